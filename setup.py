@@ -1,0 +1,28 @@
+"""Packaging for tb-stuckplugin: the library, the TensorBoard plugin entry point and `tb-stuck`."""
+
+import setuptools
+
+setuptools.setup(
+    name="tb-stuckplugin",
+    version="0.1.0",
+    description="A TensorBoard plugin that tells you when training is stuck, where, since when, and why",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["tb_stuckplugin", "tb_stuckplugin.*"]),
+    package_data={"tb_stuckplugin": ["static/*"]},
+    python_requires=">=3.10",
+    # TensorFlow is needed to write summaries, not to read them: TensorBoard and `tb-stuck` run
+    # without it. Install the "tensorflow" extra (or your own TensorFlow build) where you train.
+    install_requires=["tensorboard>=2.21,<3", "numpy>=1.24"],
+    extras_require={"tensorflow": ["tensorflow>=2.21,<3"]},
+    entry_points={
+        "tensorboard_plugins": ["stuck = tb_stuckplugin.plugin:StuckPlugin"],
+        "console_scripts": ["tb-stuck = tb_stuckplugin.cli:main"],
+    },
+    classifiers=[
+        "Framework :: TensorFlow",
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+    license="Apache-2.0",
+)

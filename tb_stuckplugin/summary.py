@@ -1,0 +1,570 @@
+"""Summary ops that log the signals which tell whether training is stuck, like `tf.summary.*`.
+
+    import tb_stuckplugin as stuckplugin
+
+    with tape: loss = ...
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    stuckplugin.summary.gradient_norms(grads, model.trainable_variables, step=step)
+    stuckplugin.summary.weight_deltas(model.trainable_variables, step=step)
+    stuckplugin.summary.output_spread(predictions, step=step, inputs=x)
+
+Each op writes to the default writer at the default step, returns a bool tensor (False when nothing
+was written), follows `tf.summary.record_if`, works eagerly and inside `tf.function`, and does no work
+on steps that are not recorded. Bad values (None gradients, NaN, Inf, float16, empty variables) are
+recorded as findings; misuse (mismatched lists, non-tensors) raises an error naming the argument.
+
+The ops keep a little state between recorded calls (the step each condition began, and a sketch of
+each variable for `weight_deltas`), keyed by op, tag and variables. What is written is described in
+`tb_stuckplugin.metadata`.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import tensorflow as tf
+
+from tb_stuckplugin import metadata
+from tb_stuckplugin.diagnosis import thresholds
+from tb_stuckplugin.sketch import EXACT_MAX_SIZE, SMALLEST_CHANGE, ShapeGroups, WeightSketch
+
+__all__ = ["gradient_norms", "weight_deltas", "output_spread"]
+
+_NAN = float("nan")
+
+
+def gradient_norms(
+    gradients: Sequence[Any],
+    variables: Sequence[Any],
+    step: Any = None,
+    name: str = "gradients",
+) -> tf.Tensor:
+    """Write each variable's gradient L2 norm, the global norm, None and non-finite gradients.
+
+    Args:
+      gradients: the gradients as returned by `tape.gradient`, in the order of `variables`; None
+        entries (the variable is not connected to the loss) and `tf.IndexedSlices` are accepted.
+      variables: the variables the gradients belong to (`tf.Variable` or `keras.Variable`).
+      step: the step to record at; defaults to `tf.summary.experimental.get_step()`.
+      name: the summary name; the tag is prefixed by enclosing name scopes.
+
+    Returns:
+      A bool scalar tensor, True if the summary was written.
+    """
+    variables = _check_variables("variables", variables)
+    gradients = _check_gradients("gradients", gradients, len(variables))
+    return _write(
+        metadata.GRADIENTS,
+        name,
+        step,
+        variables,
+        _GradientState,
+        lambda st, s: st.record(gradients, s),
+    )
+
+
+def weight_deltas(variables: Sequence[Any], step: Any = None, name: str = "weights") -> tf.Tensor:
+    """Write how far each variable moved since the previous recorded call, and its norm.
+
+    Call it after the optimizer step. An unchanged variable is reported with a change of exactly
+    zero. The change of large variables is estimated from a sketch (see `tb_stuckplugin.sketch`), so
+    memory stays under 1% of the model's; the first recorded call has no previous point (NaN).
+
+    Args:
+      variables: the variables to watch (`tf.Variable` or `keras.Variable`).
+      step: the step to record at; defaults to `tf.summary.experimental.get_step()`.
+      name: the summary name.
+
+    Returns:
+      A bool scalar tensor, True if the summary was written.
+    """
+    variables = _check_variables("variables", variables)
+    return _write(metadata.WEIGHTS, name, step, variables, _WeightState, lambda st, s: st.record(s))
+
+
+def output_spread(
+    outputs: Any, step: Any = None, inputs: Any = None, name: str = "outputs"
+) -> tf.Tensor:
+    """Write how much the model's outputs (and, if given, its inputs) vary across the batch.
+
+    The spread of each output unit is its standard deviation over the batch (units: all axes but the
+    first); the record holds the mean and largest spread, the mean RMS (for scale), and the fraction
+    of units that are exactly constant. With `inputs`, the same for the inputs, so that "inputs vary,
+    outputs do not" is told apart from "the batch is one repeated example".
+
+    Args:
+      outputs: the model's outputs for a batch, a tensor whose first axis is the batch.
+      step: the step to record at; defaults to `tf.summary.experimental.get_step()`.
+      inputs: optional; the inputs of the same batch, a tensor or a nest (dict, list) of tensors.
+      name: the summary name.
+
+    Returns:
+      A bool scalar tensor, True if the summary was written.
+    """
+    outputs = _check_batch("outputs", outputs)
+    if inputs is not None:
+        inputs = [_check_batch("inputs", x) for x in tf.nest.flatten(inputs)]
+        if not inputs:
+            raise ValueError("inputs is an empty nest: pass None or at least one tensor")
+    return _write(
+        metadata.OUTPUTS, name, step, (), _OutputState, lambda st, s: st.record(outputs, inputs, s)
+    )
+
+
+# --- Argument checks (at set-up: they raise, naming the argument) ------------------------------
+
+
+def _check_variables(arg: str, variables: Any) -> list:
+    if isinstance(variables, (str, bytes)) or not isinstance(variables, Sequence):
+        if isinstance(variables, (tf.Variable, tf.Tensor)) or hasattr(variables, "assign"):
+            raise TypeError(
+                f"{arg} must be a list of variables, got a single {type(variables).__name__}"
+            )
+        raise TypeError(f"{arg} must be a list of variables, got {type(variables).__name__}")
+    for i, v in enumerate(variables):
+        if not (isinstance(v, tf.Variable) or _is_keras_variable(v)):
+            raise TypeError(
+                f"{arg}[{i}] must be a tf.Variable or keras.Variable, got {type(v).__name__}"
+            )
+        if v.shape.num_elements() is None:
+            raise ValueError(f"{arg}[{i}] ({_variable_name(v)}) has an unknown shape {v.shape}")
+    return list(variables)
+
+
+def _check_gradients(arg: str, gradients: Any, expected: int) -> list:
+    if isinstance(gradients, (str, bytes)) or not isinstance(gradients, Sequence):
+        raise TypeError(f"{arg} must be a list of gradients, got {type(gradients).__name__}")
+    if len(gradients) != expected:
+        raise ValueError(
+            f"{arg} has {len(gradients)} entries but variables has {expected}: pass them in the same order"
+        )
+    checked = []
+    for i, g in enumerate(gradients):
+        if g is None or isinstance(g, tf.IndexedSlices):
+            checked.append(g)
+        elif tf.is_tensor(g) and not isinstance(g, tf.RaggedTensor):
+            checked.append(tf.convert_to_tensor(g))
+        else:
+            raise TypeError(
+                f"{arg}[{i}] must be a tensor, tf.IndexedSlices or None, got {type(g).__name__}"
+            )
+    return checked
+
+
+def _check_batch(arg: str, x: Any) -> tf.Tensor:
+    if isinstance(x, (tf.RaggedTensor, tf.SparseTensor)):
+        raise TypeError(f"{arg} must be a dense tensor, got {type(x).__name__}")
+    if not tf.is_tensor(x):
+        try:
+            x = tf.convert_to_tensor(x)
+        except (TypeError, ValueError):
+            raise TypeError(f"{arg} must be a tensor, got {type(x).__name__}") from None
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank == 0:
+        raise ValueError(f"{arg} must have a batch axis first, got a scalar")
+    if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
+        raise TypeError(f"{arg} must be numeric, got {x.dtype.name}")
+    return x
+
+
+def _is_keras_variable(v: Any) -> bool:
+    return hasattr(v, "path") and hasattr(v, "assign") and tf.is_tensor(v)
+
+
+def _variable_name(v: Any) -> str:
+    name = getattr(v, "path", None) or v.name
+    return name[:-2] if name.endswith(":0") else name
+
+
+# --- Writing ------------------------------------------------------------------------------------
+
+
+def _write(
+    op: str, name: str, step: Any, variables: Sequence[Any], make_state, record
+) -> tf.Tensor:
+    """Write the op's tags; `record(state, step)` runs only when recording.
+
+    `record` returns (values [rows, fields], holds [rows, conditions], first record?); the streaks are
+    folded in here, and the since and layout tags written when they change and on the first record.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str, got {name!r}")
+    with tf.summary.experimental.summary_scope(name, op) as (tag, _):
+        state = _state_for((op, tag, tuple(id(v) for v in variables)), variables, make_state)
+
+        def values():
+            record_step = step if step is not None else tf.summary.experimental.get_step()
+            if record_step is None:
+                raise ValueError(
+                    "step is None and no default step is set: pass step= or call "
+                    "tf.summary.experimental.set_step()"
+                )
+            step64 = tf.cast(record_step, tf.int64)
+            step_f = tf.cast(step64, tf.float64)
+            result, holds, first = record(state, step_f)
+            since, changed = state.streaks.update(holds, step_f)
+            with tf.summary.record_if(first | changed):
+                tf.summary.write(
+                    tag + metadata.ROLE_SUFFIX[metadata.SINCE],
+                    state.since_record(since),
+                    step=step64,
+                    metadata=metadata.create_summary_metadata(op, metadata.SINCE),
+                )
+            with tf.summary.record_if(first):
+                tf.summary.write(
+                    tag + metadata.ROLE_SUFFIX[metadata.LAYOUT],
+                    tf.constant(state.layout),
+                    step=step64,
+                    metadata=metadata.create_summary_metadata(op, metadata.LAYOUT),
+                )
+            return result
+
+        return tf.summary.write(
+            tag, values, step=step, metadata=metadata.create_summary_metadata(op, metadata.VALUES)
+        )
+
+
+# --- State kept between calls ------------------------------------------------------------------
+
+_STATES: dict[tuple, _OpState] = {}
+
+
+def _state_for(key: tuple, variables: Sequence[Any], make) -> _OpState:
+    """The state of one call site (op, tag, variables), created on first use outside any graph.
+
+    A state is dropped when one of its variables is garbage collected, so models built in a loop do
+    not accumulate state.
+    """
+    state = _STATES.get(key)
+    if state is None or not state.owns(variables):
+        with tf.init_scope():
+            state = make(variables)
+        _STATES[key] = state
+        for v in variables:
+            weakref.finalize(v, _STATES.pop, key, None)
+    return state
+
+
+class _Streaks:
+    """For each row and condition, the step at which the condition's current streak began (or NaN)."""
+
+    def __init__(self, rows: int, conditions: int):
+        nan = tf.constant(_NAN, tf.float64)
+        self.since = tf.Variable(tf.fill([rows, conditions], nan), trainable=False)
+
+    def update(self, holds: tf.Tensor, step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Fold this record's conditions (bool [rows, conditions]) in; return (since, changed)."""
+        was = ~tf.math.is_nan(self.since)
+        since = tf.where(holds, tf.where(was, self.since, step), tf.constant(_NAN, tf.float64))
+        self.since.assign(since)
+        return since, tf.reduce_any(holds != was)
+
+
+class _OpState:
+    """What one summary call site keeps: streaks, a record counter, the first step, row names."""
+
+    def __init__(
+        self, variables: Sequence[Any], layout: list[list[str]], sizes: list[float], conditions: int
+    ):
+        self._variables = [weakref.ref(v) for v in variables]
+        self.layout = layout
+        self.sizes = tf.constant(sizes, tf.float64)
+        self.streaks = _Streaks(len(layout), conditions)
+        self.records = tf.Variable(tf.constant(0, tf.int64), trainable=False)
+        self.first_step = tf.Variable(tf.constant(_NAN, tf.float64), trainable=False)
+
+    def owns(self, variables: Sequence[Any]) -> bool:
+        return len(variables) == len(self._variables) and all(
+            ref() is v for ref, v in zip(self._variables, variables)
+        )
+
+    def count(self, step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Count this record; return (records so far as float32, whether it is the first)."""
+        first = tf.equal(self.records, 0)
+        self.records.assign_add(1)
+        self.first_step.assign(tf.where(first, step, self.first_step))
+        return tf.cast(self.records, tf.float32), first
+
+    def since_record(self, since: tf.Tensor) -> tf.Tensor:
+        """The since tag's tensor: condition streaks, then each row's size and the first step."""
+        rows = len(self.layout)
+        return tf.concat([since, self.sizes[:, None], tf.fill([rows, 1], self.first_step)], axis=1)
+
+
+def _variables_layout(variables: Sequence[Any]) -> list[list[str]]:
+    """Layout rows [name, shape, dtype, trainable] for the model row and each variable."""
+    rows = [[metadata.MODEL_ROW, "", "", ""]]
+    for v in variables:
+        shape = "x".join(str(d) for d in v.shape) or "scalar"
+        trainable = "1" if getattr(v, "trainable", True) else "0"
+        rows.append([_variable_name(v), shape, tf.as_dtype(v.dtype).name, trainable])
+    return rows
+
+
+def _rows(columns: list[tf.Tensor]) -> tf.Tensor:
+    """Stack per-row columns (each [rows]) into a float32 [rows, columns] tensor."""
+    return tf.stack([tf.cast(c, tf.float32) for c in columns], axis=1)
+
+
+def _with_total(per_var: tf.Tensor) -> tf.Tensor:
+    """Prepend the model row (the sum over variables) to a per-variable vector."""
+    return tf.concat([[tf.reduce_sum(per_var)], per_var], axis=0)
+
+
+def _scatter(count: int, parts: list, fill: float = 0.0) -> tf.Tensor:
+    """A float32 [count] vector with `parts`, (indices, values) pairs, placed and `fill` elsewhere."""
+    parts = [(indices, values) for indices, values in parts if indices]
+    base = tf.fill([count], tf.constant(fill, tf.float32))
+    if not parts:
+        return base
+    indices = tf.constant([[i] for idx, _ in parts for i in idx], tf.int32)
+    values = tf.concat([tf.cast(vals, tf.float32) for _, vals in parts], axis=0)
+    return tf.tensor_scatter_nd_update(base, indices, values)
+
+
+class _GradientState(_OpState):
+    """State and record of `gradient_norms`."""
+
+    def __init__(self, variables: Sequence[Any]):
+        self.var_sizes = [int(v.shape.num_elements()) for v in variables]
+        self.units = tf.constant([float(v.shape[-1]) if v.shape.rank else 1.0 for v in variables])
+        sizes = [float(sum(self.var_sizes))] + [float(n) for n in self.var_sizes]
+        super().__init__(variables, _variables_layout(variables), sizes, 6)
+
+    def record(self, gradients: list, step: tf.Tensor):
+        count = len(gradients)
+        # Plain gradients go through shape groups (a few ops per shape); sparse ones one by one.
+        plain = [i for i, g in enumerate(gradients) if g is not None and tf.is_tensor(g)]
+        sparse = [i for i, g in enumerate(gradients) if isinstance(g, tf.IndexedSlices)]
+        given = plain + sparse
+        dense = {i: _dense_gradient(gradients[i]) for i in given}
+        groups = ShapeGroups([dense[i].shape for i in plain])
+        stacked = groups.stacked([dense[i] for i in plain])
+        per_var_sq = _scatter(
+            count,
+            [(plain, groups.per_item([_rows_norm_sq(x) for x in stacked]))]
+            + [([i], 2.0 * tf.nn.l2_loss(dense[i])[None]) for i in sparse],
+        )
+        zero_units = _scatter(
+            count,
+            [(plain, groups.per_item([_rows_zero_fraction(x) for x in stacked]))],
+            fill=_NAN,
+        )
+        norm_sq = _with_total(per_var_sq)
+        norms = tf.sqrt(norm_sq)
+        # Counting NaN/Inf costs a pass over every gradient: pay it only when the norm is not finite.
+        nonfinite = tf.cond(
+            tf.math.is_finite(norm_sq[0]),
+            lambda: tf.zeros([count + 1]),
+            lambda: _with_total(
+                _scatter(count, [(given, tf.stack([_count_nonfinite(dense[i]) for i in given]))])
+            ),
+        )
+        zero_units = tf.concat([[_model_zero_fraction(zero_units, self.units)], zero_units], axis=0)
+        records, first = self.count(step)
+
+        missing = tf.constant([not given] + [g is None for g in gradients])
+        present_size = float(sum(self.var_sizes[i] for i in given))
+        row_sizes = tf.constant([present_size] + [float(n) for n in self.var_sizes])
+        rms = norms / tf.sqrt(tf.maximum(row_sizes, 1.0))
+        usable = ~missing & (row_sizes > 0)
+        holds = tf.stack(
+            [
+                missing,
+                (nonfinite > 0) | (usable & ~tf.math.is_finite(norms)),
+                usable & tf.equal(norms, 0.0),
+                usable & (rms < thresholds.LEVEL_VANISHING_GRAD_RMS),
+                usable & (rms > thresholds.LEVEL_EXPLODING_GRAD_RMS),
+                zero_units >= thresholds.LEVEL_DEAD_UNIT_FRACTION,
+            ],
+            axis=1,
+        )
+        values = _rows(
+            [
+                tf.where(missing, _NAN, norms),
+                missing,
+                nonfinite,
+                zero_units,
+                tf.fill(tf.shape(norms), records),
+            ]
+        )
+        return values, holds, first
+
+
+def _dense_gradient(g: Any) -> tf.Tensor:
+    """The gradient as float32; sparse slices summed over repeated indices (as the dense one is)."""
+    if isinstance(g, tf.IndexedSlices):
+        unique, position = tf.unique(g.indices)
+        return tf.math.unsorted_segment_sum(
+            tf.cast(g.values, tf.float32), position, tf.shape(unique)[0]
+        )
+    return tf.cast(g, tf.float32)
+
+
+def _rows_norm_sq(x: tf.Tensor) -> tf.Tensor:
+    """Squared L2 norm of each row of [members, elements]; one fused kernel for a single member."""
+    if x.shape[0] == 1:
+        return 2.0 * tf.nn.l2_loss(x)[None]
+    return tf.reduce_sum(tf.square(x), axis=1)
+
+
+def _rows_zero_fraction(x: tf.Tensor) -> tf.Tensor:
+    """Per row of [members, elements], the fraction of exactly-zero entries, for small gradients.
+
+    Small gradients are mostly a layer's biases, one entry per unit: a unit whose bias gradient is
+    exactly zero got no gradient from the whole batch (a dead ReLU, a saturated unit). Large kernels
+    are not scanned, which would cost a second pass over the largest tensors (NaN there).
+    """
+    if x.shape[1] is None or x.shape[1] > EXACT_MAX_SIZE:
+        return tf.fill([tf.shape(x)[0]], _NAN)
+    return tf.reduce_mean(tf.cast(tf.equal(x, 0.0), tf.float32), axis=1)
+
+
+def _model_zero_fraction(zero_units: tf.Tensor, units: tf.Tensor) -> tf.Tensor:
+    """Fraction of zero-gradient entries over all scanned variables, weighted by their units."""
+    scanned = ~tf.math.is_nan(zero_units)
+    total = tf.reduce_sum(tf.where(scanned, units, 0.0))
+    dead = tf.reduce_sum(tf.where(scanned, zero_units * units, 0.0))
+    return tf.where(total > 0, dead / tf.maximum(total, 1.0), _NAN)
+
+
+def _count_nonfinite(x: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.math.count_nonzero(~tf.math.is_finite(x)), tf.float32)
+
+
+class _WeightState(_OpState):
+    """State and record of `weight_deltas`."""
+
+    def __init__(self, variables: Sequence[Any]):
+        names = [_variable_name(v) for v in variables]
+        self.groups = ShapeGroups([v.shape for v in variables])
+        self.sketches = []
+        for group in self.groups.groups:
+            shape = variables[group[0]].shape
+            last_dim = int(shape[-1]) if shape.rank else 1
+            members = [names[i] for i in group]
+            self.sketches.append(
+                WeightSketch(len(group), int(shape.num_elements()), last_dim, members)
+            )
+        sizes = [float(v.shape.num_elements()) for v in variables]
+        super().__init__(variables, _variables_layout(variables), [sum(sizes)] + sizes, 3)
+
+    def record(self, step: tf.Tensor):
+        variables = [ref() for ref in self._variables]
+        stacked = self.groups.stacked([tf.convert_to_tensor(v) for v in variables])
+        measured = [sketch.measure(x) for sketch, x in zip(self.sketches, stacked)]
+        norm_sq = self.groups.per_item([m[0] for m in measured])
+        change_sq = self.groups.per_item([m[1] for m in measured])
+        changed = self.groups.per_item([tf.cast(m[2], tf.float32) for m in measured]) > 0
+        records, first = self.count(step)
+        norms = tf.sqrt(_with_total(norm_sq))
+        change = tf.sqrt(_with_total(change_sq))
+        changed = tf.concat([[tf.reduce_any(changed)], changed], axis=0)
+        # A change below what the float32 sketch resolves still counts as a change.
+        change = tf.where(changed & tf.equal(change, 0.0), SMALLEST_CHANGE, change)
+        change = tf.where(changed, change, 0.0)
+        change = tf.where(first, _NAN, change)
+        nonfinite = tf.where(tf.math.is_finite(norms), 0.0, 1.0)
+
+        row_sizes = tf.cast(self.sizes, tf.float32)
+        ratio = change / tf.maximum(norms, thresholds.WEIGHT_RMS_FLOOR * tf.sqrt(row_sizes))
+        usable = (row_sizes > 0) & ~first
+        holds = tf.stack(
+            [
+                usable & ~changed,
+                usable & (ratio < thresholds.LEVEL_SLOW_UPDATE_RATIO),
+                nonfinite > 0,
+            ],
+            axis=1,
+        )
+        values = _rows([norms, change, nonfinite, tf.fill(tf.shape(norms), records)])
+        return values, holds, first
+
+    def state_bytes(self) -> int:
+        """Bytes kept between calls to tell how far the weights moved."""
+        return sum(sketch.state_bytes for sketch in self.sketches)
+
+
+class _OutputState(_OpState):
+    """State and record of `output_spread`."""
+
+    def __init__(self, variables: Sequence[Any]):
+        layout = [[row, "", "", ""] for row in metadata.OUTPUT_ROWS]
+        super().__init__(variables, layout, [_NAN, _NAN], 4)
+        self.previous_fingerprint = tf.Variable(
+            tf.fill([2], tf.constant(_NAN, tf.float64)), trainable=False
+        )
+
+    def record(self, outputs: tf.Tensor, inputs: list | None, step: tf.Tensor):
+        out = _batch_stats(_as_units(outputs))
+        if inputs is None:
+            inp = [tf.constant(_NAN)] * 6 + [tf.constant(_NAN, tf.float64)]
+        else:
+            inp = _batch_stats(tf.concat([_as_units(x) for x in inputs], axis=1))
+        spread, spread_max, scale, zero_frac, nonfinite, batch, fingerprint = (
+            tf.stack([a, b]) for a, b in zip(out, inp)
+        )
+        records, first = self.count(step)
+        repeated = ~first & tf.equal(fingerprint, self.previous_fingerprint)
+        self.previous_fingerprint.assign(fingerprint)
+        several = batch >= 2
+        holds = tf.stack(
+            [
+                several & tf.equal(zero_frac, 1.0),
+                several & (spread <= thresholds.LEVEL_INVARIANT_RELATIVE_SPREAD * scale),
+                repeated,
+                nonfinite > 0,
+            ],
+            axis=1,
+        )
+        values = _rows(
+            [spread, spread_max, scale, zero_frac, nonfinite, batch, tf.fill([2], records)]
+        )
+        return values, holds, first
+
+
+def _as_units(x: tf.Tensor) -> tf.Tensor:
+    """Reshape a batch to [batch, units] float32."""
+    x = tf.cast(x, tf.float32)
+    return tf.reshape(x, [tf.shape(x)[0], -1])
+
+
+def _batch_stats(x: tf.Tensor) -> list[tf.Tensor]:
+    """[spread, spread_max, scale, zero_spread_fraction, nonfinite, batch, fingerprint] of [B, U]."""
+    batch = tf.shape(x)[0]
+    finite = tf.reduce_all(tf.math.is_finite(x))
+    nonfinite = tf.cast(tf.math.count_nonzero(~tf.math.is_finite(x)), tf.float32)
+    # Exactly constant units are found by comparison: the mean of equal floats need not equal them.
+    constant = tf.reduce_all(tf.equal(x, x[:1]), axis=0)
+    std = tf.where(constant, 0.0, tf.math.reduce_std(x, axis=0))
+    rms = tf.sqrt(tf.reduce_mean(tf.square(x), axis=0))
+    several = batch >= 2
+    undefined = tf.constant(_NAN)
+    spread = tf.where(several, tf.reduce_mean(std), undefined)
+    spread_max = tf.where(several, tf.reduce_max(std), undefined)
+    zero_frac = tf.where(several, tf.reduce_mean(tf.cast(constant, tf.float32)), undefined)
+    spread = tf.where(finite, spread, undefined)
+    return [
+        spread,
+        spread_max,
+        tf.reduce_mean(rms),
+        zero_frac,
+        nonfinite,
+        tf.cast(batch, tf.float32),
+        _fingerprint(x),
+    ]
+
+
+def _fingerprint(x: tf.Tensor) -> tf.Tensor:
+    """A float64 summary of a batch that differs between different batches (weights by position)."""
+    shape = tf.shape(x, out_type=tf.int64)
+    golden = (math.sqrt(5.0) - 1.0) / 2.0
+    row_w = 1.0 + tf.math.floormod(tf.cast(tf.range(1, shape[0] + 1), tf.float64) * golden, 1.0)
+    col_w = 1.0 + tf.math.floormod(
+        tf.cast(tf.range(1, shape[1] + 1), tf.float64) * golden * golden, 1.0
+    )
+    return tf.reduce_sum(tf.linalg.matvec(tf.cast(x, tf.float64), col_w) * row_w)
