@@ -28,7 +28,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tb_stuckplugin import metadata
+from tb_stuckplugin import metadata, record_format
 from tb_stuckplugin.diagnosis import thresholds
 from tb_stuckplugin.sketch import EXACT_MAX_SIZE, SMALLEST_CHANGE, ShapeGroups, WeightSketch
 
@@ -58,7 +58,7 @@ def gradient_norms(
     variables = _check_variables("variables", variables)
     gradients = _check_gradients("gradients", gradients, len(variables))
     return _write(
-        metadata.GRADIENTS,
+        record_format.GRADIENTS,
         name,
         step,
         variables,
@@ -83,7 +83,7 @@ def weight_deltas(variables: Sequence[Any], step: Any = None, name: str = "weigh
       A bool scalar tensor, True if the summary was written.
     """
     variables = _check_variables("variables", variables)
-    return _write(metadata.WEIGHTS, name, step, variables, _WeightState, lambda st, s: st.record(s))
+    return _write(record_format.WEIGHTS, name, step, variables, _WeightState, lambda st, s: st.record(s))
 
 
 def output_spread(
@@ -111,7 +111,7 @@ def output_spread(
         if not inputs:
             raise ValueError("inputs is an empty nest: pass None or at least one tensor")
     return _write(
-        metadata.OUTPUTS, name, step, (), _OutputState, lambda st, s: st.record(outputs, inputs, s)
+        record_format.OUTPUTS, name, step, (), _OutputState, lambda st, s: st.record(outputs, inputs, s)
     )
 
 
@@ -209,22 +209,22 @@ def _write(
             since, changed = state.streaks.update(holds, step_f)
             with tf.summary.record_if(first | changed):
                 tf.summary.write(
-                    tag + metadata.ROLE_SUFFIX[metadata.SINCE],
+                    tag + record_format.ROLE_SUFFIX[record_format.SINCE],
                     state.since_record(since),
                     step=step64,
-                    metadata=metadata.create_summary_metadata(op, metadata.SINCE),
+                    metadata=metadata.create_summary_metadata(op, record_format.SINCE),
                 )
             with tf.summary.record_if(first):
                 tf.summary.write(
-                    tag + metadata.ROLE_SUFFIX[metadata.LAYOUT],
+                    tag + record_format.ROLE_SUFFIX[record_format.LAYOUT],
                     tf.constant(state.layout),
                     step=step64,
-                    metadata=metadata.create_summary_metadata(op, metadata.LAYOUT),
+                    metadata=metadata.create_summary_metadata(op, record_format.LAYOUT),
                 )
             return result
 
         return tf.summary.write(
-            tag, values, step=step, metadata=metadata.create_summary_metadata(op, metadata.VALUES)
+            tag, values, step=step, metadata=metadata.create_summary_metadata(op, record_format.VALUES)
         )
 
 
@@ -297,7 +297,7 @@ class _OpState:
 
 def _variables_layout(variables: Sequence[Any]) -> list[list[str]]:
     """Layout rows [name, shape, dtype, trainable] for the model row and each variable."""
-    rows = [[metadata.MODEL_ROW, "", "", ""]]
+    rows = [[record_format.MODEL_ROW, "", "", ""]]
     for v in variables:
         shape = "x".join(str(d) for d in v.shape) or "scalar"
         trainable = "1" if getattr(v, "trainable", True) else "0"
@@ -493,7 +493,7 @@ class _OutputState(_OpState):
     """State and record of `output_spread`."""
 
     def __init__(self, variables: Sequence[Any]):
-        layout = [[row, "", "", ""] for row in metadata.OUTPUT_ROWS]
+        layout = [[row, "", "", ""] for row in record_format.OUTPUT_ROWS]
         super().__init__(variables, layout, [_NAN, _NAN], 4)
         self.previous_fingerprint = tf.Variable(
             tf.fill([2], tf.constant(_NAN, tf.float64)), trainable=False
