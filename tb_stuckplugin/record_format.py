@@ -38,7 +38,15 @@ ROLE_SUFFIX = {VALUES: "", SINCE: "/since", LAYOUT: "/layout"}
 VALUE_FIELDS = {
     GRADIENTS: ("norm", "missing", "nonfinite", "zero_fraction", "records"),
     WEIGHTS: ("norm", "delta", "nonfinite", "records"),
-    OUTPUTS: ("spread", "spread_max", "scale", "zero_spread_fraction", "nonfinite", "batch", "records"),
+    OUTPUTS: (
+        "spread",
+        "spread_max",
+        "scale",
+        "zero_spread_fraction",
+        "nonfinite",
+        "batch",
+        "records",
+    ),
 }
 
 # Columns of the since tensor: the conditions, then "size" (elements of the row) and "first_step".

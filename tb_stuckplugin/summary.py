@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
+from tensorflow.python.ops import summary_ops_v2
 
 from tb_stuckplugin import metadata, record_format
 from tb_stuckplugin.diagnosis import thresholds
@@ -63,7 +64,7 @@ def gradient_norms(
         step,
         variables,
         _GradientState,
-        lambda st, s: st.record(gradients, s),
+        lambda st, *a: st.record(gradients, *a),
     )
 
 
@@ -83,7 +84,9 @@ def weight_deltas(variables: Sequence[Any], step: Any = None, name: str = "weigh
       A bool scalar tensor, True if the summary was written.
     """
     variables = _check_variables("variables", variables)
-    return _write(record_format.WEIGHTS, name, step, variables, _WeightState, lambda st, s: st.record(s))
+    return _write(
+        record_format.WEIGHTS, name, step, variables, _WeightState, lambda st, *a: st.record(*a)
+    )
 
 
 def output_spread(
@@ -111,7 +114,12 @@ def output_spread(
         if not inputs:
             raise ValueError("inputs is an empty nest: pass None or at least one tensor")
     return _write(
-        record_format.OUTPUTS, name, step, (), _OutputState, lambda st, s: st.record(outputs, inputs, s)
+        record_format.OUTPUTS,
+        name,
+        step,
+        (),
+        _OutputState,
+        lambda st, *a: st.record(outputs, inputs, *a),
     )
 
 
@@ -194,7 +202,7 @@ def _write(
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str, got {name!r}")
     with tf.summary.experimental.summary_scope(name, op) as (tag, _):
-        state = _state_for((op, tag, tuple(id(v) for v in variables)), variables, make_state)
+        state = _state_for(op, tag, variables, make_state)
 
         def values():
             record_step = step if step is not None else tf.summary.experimental.get_step()
@@ -205,8 +213,9 @@ def _write(
                 )
             step64 = tf.cast(record_step, tf.int64)
             step_f = tf.cast(step64, tf.float64)
-            result, holds, first = record(state, step_f)
-            since, changed = state.streaks.update(holds, step_f)
+            records, first, previous = state.count(step_f)
+            result, holds = record(state, step_f, records, first)
+            since, changed = state.streaks.update(holds, state.streak_starts(step_f, previous))
             with tf.summary.record_if(first | changed):
                 tf.summary.write(
                     tag + record_format.ROLE_SUFFIX[record_format.SINCE],
@@ -224,7 +233,10 @@ def _write(
             return result
 
         return tf.summary.write(
-            tag, values, step=step, metadata=metadata.create_summary_metadata(op, record_format.VALUES)
+            tag,
+            values,
+            step=step,
+            metadata=metadata.create_summary_metadata(op, record_format.VALUES),
         )
 
 
@@ -233,20 +245,30 @@ def _write(
 _STATES: dict[tuple, _OpState] = {}
 
 
-def _state_for(key: tuple, variables: Sequence[Any], make) -> _OpState:
-    """The state of one call site (op, tag, variables), created on first use outside any graph.
+def _state_for(op: str, tag: str, variables: Sequence[Any], make) -> _OpState:
+    """The state of one call site (op, tag, variables, default writer), created outside any graph.
 
-    A state is dropped when one of its variables is garbage collected, so models built in a loop do
-    not accumulate state.
+    Each writer has its own state, so that two runs (or train and eval writers) never share a
+    "previous record". A state is dropped when its writer or one of its variables is garbage
+    collected, so models built in a loop do not accumulate state.
     """
+    writer = _default_writer()
+    key = (op, tag, id(writer), tuple(id(v) for v in variables))
     state = _STATES.get(key)
-    if state is None or not state.owns(variables):
+    if state is None or not state.owns(writer, variables):
         with tf.init_scope():
             state = make(variables)
+        state.writer = weakref.ref(writer) if writer is not None else None
         _STATES[key] = state
-        for v in variables:
-            weakref.finalize(v, _STATES.pop, key, None)
+        for owner in [writer, *variables]:
+            if owner is not None:
+                weakref.finalize(owner, _STATES.pop, key, None)
     return state
+
+
+def _default_writer() -> Any:
+    """The default summary writer, or None. TensorFlow has no public accessor for it."""
+    return summary_ops_v2._summary_state.writer
 
 
 class _Streaks:
@@ -256,38 +278,62 @@ class _Streaks:
         nan = tf.constant(_NAN, tf.float64)
         self.since = tf.Variable(tf.fill([rows, conditions], nan), trainable=False)
 
-    def update(self, holds: tf.Tensor, step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Fold this record's conditions (bool [rows, conditions]) in; return (since, changed)."""
+    def update(self, holds: tf.Tensor, starts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Fold this record's conditions (bool [rows, conditions]) in; return (since, changed).
+
+        A streak that begins now is dated `starts` ([conditions]): the current step, or the previous
+        record's step for conditions about the change since then.
+        """
         was = ~tf.math.is_nan(self.since)
-        since = tf.where(holds, tf.where(was, self.since, step), tf.constant(_NAN, tf.float64))
+        begun = tf.broadcast_to(starts, tf.shape(self.since))
+        since = tf.where(holds, tf.where(was, self.since, begun), tf.constant(_NAN, tf.float64))
         self.since.assign(since)
         return since, tf.reduce_any(holds != was)
 
 
 class _OpState:
-    """What one summary call site keeps: streaks, a record counter, the first step, row names."""
+    """What one summary call site keeps: streaks, a record counter, the first step, row names.
+
+    `SINCE_PREVIOUS` marks the conditions that compare a record with the previous one (no change
+    since then): their streak is dated from the previous record's step, when the state last differed.
+    """
+
+    SINCE_PREVIOUS: tuple[bool, ...] = ()
 
     def __init__(
         self, variables: Sequence[Any], layout: list[list[str]], sizes: list[float], conditions: int
     ):
         self._variables = [weakref.ref(v) for v in variables]
+        self.writer: weakref.ref | None = None
         self.layout = layout
         self.sizes = tf.constant(sizes, tf.float64)
         self.streaks = _Streaks(len(layout), conditions)
         self.records = tf.Variable(tf.constant(0, tf.int64), trainable=False)
         self.first_step = tf.Variable(tf.constant(_NAN, tf.float64), trainable=False)
+        self.previous_step = tf.Variable(tf.constant(_NAN, tf.float64), trainable=False)
 
-    def owns(self, variables: Sequence[Any]) -> bool:
-        return len(variables) == len(self._variables) and all(
-            ref() is v for ref, v in zip(self._variables, variables)
+    def owns(self, writer: Any, variables: Sequence[Any]) -> bool:
+        """Whether this state belongs to `writer` and `variables` (ids can be reused after GC)."""
+        own_writer = self.writer() if self.writer is not None else None
+        return (
+            own_writer is writer
+            and len(variables) == len(self._variables)
+            and all(ref() is v for ref, v in zip(self._variables, variables))
         )
 
-    def count(self, step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Count this record; return (records so far as float32, whether it is the first)."""
+    def count(self, step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Count this record; return (records so far, whether it is the first, previous step)."""
         first = tf.equal(self.records, 0)
+        previous = tf.identity(self.previous_step)
         self.records.assign_add(1)
         self.first_step.assign(tf.where(first, step, self.first_step))
-        return tf.cast(self.records, tf.float32), first
+        self.previous_step.assign(step)
+        return tf.cast(self.records, tf.float32), first, previous
+
+    def streak_starts(self, step: tf.Tensor, previous: tf.Tensor) -> tf.Tensor:
+        """[conditions] float64: the step a streak that begins at this record is dated from."""
+        flags = tf.constant(self.SINCE_PREVIOUS, tf.bool)
+        return tf.where(flags, previous, step)
 
     def since_record(self, since: tf.Tensor) -> tf.Tensor:
         """The since tag's tensor: condition streaks, then each row's size and the first step."""
@@ -329,13 +375,15 @@ def _scatter(count: int, parts: list, fill: float = 0.0) -> tf.Tensor:
 class _GradientState(_OpState):
     """State and record of `gradient_norms`."""
 
+    SINCE_PREVIOUS = (False,) * 6
+
     def __init__(self, variables: Sequence[Any]):
         self.var_sizes = [int(v.shape.num_elements()) for v in variables]
         self.units = tf.constant([float(v.shape[-1]) if v.shape.rank else 1.0 for v in variables])
         sizes = [float(sum(self.var_sizes))] + [float(n) for n in self.var_sizes]
         super().__init__(variables, _variables_layout(variables), sizes, 6)
 
-    def record(self, gradients: list, step: tf.Tensor):
+    def record(self, gradients: list, step: tf.Tensor, records: tf.Tensor, first: tf.Tensor):
         count = len(gradients)
         # Plain gradients go through shape groups (a few ops per shape); sparse ones one by one.
         plain = [i for i, g in enumerate(gradients) if g is not None and tf.is_tensor(g)]
@@ -365,7 +413,6 @@ class _GradientState(_OpState):
             ),
         )
         zero_units = tf.concat([[_model_zero_fraction(zero_units, self.units)], zero_units], axis=0)
-        records, first = self.count(step)
 
         missing = tf.constant([not given] + [g is None for g in gradients])
         present_size = float(sum(self.var_sizes[i] for i in given))
@@ -392,7 +439,7 @@ class _GradientState(_OpState):
                 tf.fill(tf.shape(norms), records),
             ]
         )
-        return values, holds, first
+        return values, holds
 
 
 def _dense_gradient(g: Any) -> tf.Tensor:
@@ -439,6 +486,9 @@ def _count_nonfinite(x: tf.Tensor) -> tf.Tensor:
 class _WeightState(_OpState):
     """State and record of `weight_deltas`."""
 
+    # unchanged, slow: about the change since the previous record; nonfinite: about this one.
+    SINCE_PREVIOUS = (True, True, False)
+
     def __init__(self, variables: Sequence[Any]):
         names = [_variable_name(v) for v in variables]
         self.groups = ShapeGroups([v.shape for v in variables])
@@ -453,14 +503,13 @@ class _WeightState(_OpState):
         sizes = [float(v.shape.num_elements()) for v in variables]
         super().__init__(variables, _variables_layout(variables), [sum(sizes)] + sizes, 3)
 
-    def record(self, step: tf.Tensor):
+    def record(self, step: tf.Tensor, records: tf.Tensor, first: tf.Tensor):
         variables = [ref() for ref in self._variables]
         stacked = self.groups.stacked([tf.convert_to_tensor(v) for v in variables])
         measured = [sketch.measure(x) for sketch, x in zip(self.sketches, stacked)]
         norm_sq = self.groups.per_item([m[0] for m in measured])
         change_sq = self.groups.per_item([m[1] for m in measured])
         changed = self.groups.per_item([tf.cast(m[2], tf.float32) for m in measured]) > 0
-        records, first = self.count(step)
         norms = tf.sqrt(_with_total(norm_sq))
         change = tf.sqrt(_with_total(change_sq))
         changed = tf.concat([[tf.reduce_any(changed)], changed], axis=0)
@@ -482,7 +531,7 @@ class _WeightState(_OpState):
             axis=1,
         )
         values = _rows([norms, change, nonfinite, tf.fill(tf.shape(norms), records)])
-        return values, holds, first
+        return values, holds
 
     def state_bytes(self) -> int:
         """Bytes kept between calls to tell how far the weights moved."""
@@ -492,6 +541,9 @@ class _WeightState(_OpState):
 class _OutputState(_OpState):
     """State and record of `output_spread`."""
 
+    # constant, invariant, nonfinite: about this batch; repeated: the same as the previous one.
+    SINCE_PREVIOUS = (False, False, True, False)
+
     def __init__(self, variables: Sequence[Any]):
         layout = [[row, "", "", ""] for row in record_format.OUTPUT_ROWS]
         super().__init__(variables, layout, [_NAN, _NAN], 4)
@@ -499,7 +551,14 @@ class _OutputState(_OpState):
             tf.fill([2], tf.constant(_NAN, tf.float64)), trainable=False
         )
 
-    def record(self, outputs: tf.Tensor, inputs: list | None, step: tf.Tensor):
+    def record(
+        self,
+        outputs: tf.Tensor,
+        inputs: list | None,
+        step: tf.Tensor,
+        records: tf.Tensor,
+        first: tf.Tensor,
+    ):
         out = _batch_stats(_as_units(outputs))
         if inputs is None:
             inp = [tf.constant(_NAN)] * 6 + [tf.constant(_NAN, tf.float64)]
@@ -508,7 +567,6 @@ class _OutputState(_OpState):
         spread, spread_max, scale, zero_frac, nonfinite, batch, fingerprint = (
             tf.stack([a, b]) for a, b in zip(out, inp)
         )
-        records, first = self.count(step)
         repeated = ~first & tf.equal(fingerprint, self.previous_fingerprint)
         self.previous_fingerprint.assign(fingerprint)
         several = batch >= 2
@@ -524,7 +582,7 @@ class _OutputState(_OpState):
         values = _rows(
             [spread, spread_max, scale, zero_frac, nonfinite, batch, tf.fill([2], records)]
         )
-        return values, holds, first
+        return values, holds
 
 
 def _as_units(x: tf.Tensor) -> tf.Tensor:

@@ -37,3 +37,9 @@ LEVEL_INVARIANT_RELATIVE_SPREAD = 1e-3
 # A condition must hold at this many consecutive recorded steps before it is reported.
 # SageMaker UnchangedTensor compares the last 3 saved steps; DeepDiagnosis and TFCheck use 5 checks.
 MIN_STREAK_RECORDS = 3
+
+# Vanishing through depth: first kernel's gradient RMS below this fraction of the last kernel's, with
+# the first one below DEPTH_FIRST_LAYER_RMS. AutoTrainer: first/last layer gradient-norm ratio < 1e-3
+# with the first layer's norm < 1e-4 (we compare RMS, which does not grow with the layer's size).
+DEPTH_GRADIENT_RATIO = 1e-3
+DEPTH_FIRST_LAYER_RMS = 1e-4
