@@ -14,7 +14,18 @@ setuptools.setup(
     # TensorFlow is needed to write summaries, not to read them: TensorBoard and `tb-stuck` run
     # without it. Install the "tensorflow" extra (or your own TensorFlow build) where you train.
     install_requires=["tensorboard>=2.21,<3", "numpy>=1.24"],
-    extras_require={"tensorflow": ["tensorflow>=2.21,<3"]},
+    extras_require={
+        "tensorflow": ["tensorflow>=2.21,<3"],
+        # What the test suite needs besides TensorFlow (tests/run.sh installs tensorflow-cpu).
+        "test": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "hypothesis>=6.100",
+            "playwright>=1.50",
+            "psutil>=5.9",
+            "ruff>=0.6",
+        ],
+    },
     entry_points={
         "tensorboard_plugins": ["stuck = tb_stuckplugin.plugin:StuckPlugin"],
         "console_scripts": ["tb-stuck = tb_stuckplugin.cli:main"],
@@ -22,7 +33,6 @@ setuptools.setup(
     classifiers=[
         "Framework :: TensorFlow",
         "Programming Language :: Python :: 3",
-        "License :: OSI Approved :: Apache Software License",
     ],
     license="Apache-2.0",
 )
