@@ -13,24 +13,38 @@ the previous weights (which would double the model's memory):
 - variables of at most `EXACT_MAX_SIZE` elements keep an exact copy (at most 16 KiB each), so their
   change is exact;
 - larger ones keep a count sketch with P = 1021 buckets (1019 when 1021 divides the last dimension).
-  Element i of the flattened variable goes to bucket (i mod P) with sign rho[i div P], where rho is a
-  fixed random +-1 vector of length size // P; the last (size mod P) elements are copied exactly. The
-  sketch is linear, so sketch(W_t) - sketch(W_t-1) = sketch(dW), and ||sketch(dW)||^2 is an unbiased
-  estimate of ||dW||^2 (E[rho_r rho_s] = 0 for r != s). Within a bucket the signs are independent, so
-  the relative standard deviation of the squared-norm estimate is about sqrt(2 / P) = 4.4% (2.2% on the
-  norm) when the buckets are uncorrelated; P is prime and does not divide the last dimension, so a
-  kernel's rows and columns spread over the buckets, rank-one updates included.
-  tests/test_sketch.py checks the bound on dense, rank-one, sparse and constant updates.
+  The flattened variable is cut into R = size // P chunks X_r of P elements (the last size mod P
+  elements are copied exactly). Chunk r has a fixed random sign rho_r, as many +1 as -1 (one more +1
+  when R is odd), and bucket b keeps two sums over the chunks: u_b = sum_r X_r[b] / sqrt(R) and
+  s_b = sqrt(c) sum_r (rho_r - mean(rho)) X_r[b], with c = 1 / (1 + (R - sum(rho)^2) / (R (R - 1))).
+  The sketch is linear, so sketch(W_t) - sketch(W_t-1) = sketch(dW), and ||u||^2 + ||s||^2 is an
+  unbiased estimate of ||dW||^2: ||u||^2 is exactly R times the squared norm of the mean chunk, the
+  part all chunks share (all of a constant update), and ||s||^2 estimates the rest, the centred chunks
+  E_r, with c correcting for signs that sum to zero. Its error comes from chunks that are alike: the
+  variance is about 2 sum_{r != s} <E_r, E_s>^2. When they are alike only by chance (dense random,
+  rank-one with zero-mean factors, sparse rows of an embedding), the relative standard deviation of
+  the squared norm is about sqrt(2 / P) = 4.4% (2.2% on the norm; up to sqrt(2) times that for a
+  rank-one update of a kernel whose last dimension is below P); a constant update is exact.
+  An update that repeats with a short period m along the flattened variable is harder, since chunks
+  m apart see the same part of it. The case that matters is the gradient of a kernel whose last
+  dimension m is below P, from a few examples with non-negative inputs (ReLU activations): with f
+  the fraction of the update's squared norm in its mean row (2 / pi for one half-normal input), the
+  relative standard deviation on the norm is about sqrt(2 / P + 2 f^2 / m) / 2, 6% at m = 64 and 15%
+  at m = 10. Per-element signs would remove it, at the price of a second pass over the variable.
+  tests/test_sketch.py checks these bounds on dense, rank-one, sparse-rows and constant updates.
 
 A variable is "unchanged" when its sketch and exact part are identical, so a variable that did not
 change is reported with a change of exactly zero. The converse holds to float32 precision: on a
 sketched variable a change smaller than about 1e-7 of a bucket's sum (an update below ~1e-8 of the
-weights' size, which the diagnosis calls frozen anyway) can read as zero. A checksum of the raw bits
-would close that gap at the price of a second pass over every large variable (measured: +0.5 ms a
-step on the reference model), more than the whole budget of the ops.
+weights' size, which the diagnosis calls frozen anyway) can read as zero, and so can an update that
+cancels in both sums of every bucket (equal and opposite changes P elements apart, on chunks of the
+same sign). A checksum of the raw bits would close that gap at the price of a second pass over every
+large variable (measured: +0.5 ms a step on the reference model), more than the whole budget of the
+ops.
 
-State kept for a sketched variable: P + (size mod P) + size // P values, under 0.1% of the variable
-beyond 8 KiB. The norm of the weights comes from the same sketch (same error), which saves a pass.
+State kept for a sketched variable: 2 P + (size mod P) + 2 (size // P) values (the chunks' two
+coefficients included), 12 KiB plus 0.2% of the variable at most. The norm of the weights comes from
+the same sketch (same error), which saves a pass.
 """
 
 from __future__ import annotations
@@ -89,20 +103,15 @@ class WeightSketch:
         self.buckets = BUCKETS if last_dim % BUCKETS else BUCKETS_ALT
         rows = 0 if self.exact else size // self.buckets
         self.main_size = rows * self.buckets
-        signs = np.stack(
-            [
-                np.random.default_rng(zlib.crc32(name.encode("utf-8"))).choice([-1.0, 1.0], rows)
-                for name in names
-            ]
-        ).astype(np.float32)
+        coefficients = np.stack([_chunk_coefficients(rows, name) for name in names])
         with tf.init_scope():
-            self.signs = tf.constant(signs.reshape(members, rows))
+            self.coefficients = tf.constant(coefficients.astype(np.float32))
             tail = size - self.main_size
             self.previous_tail = tf.Variable(tf.zeros([members, tail]), trainable=False)
             self.previous = tf.Variable(
-                tf.zeros([members, self.buckets if rows else 0]), trainable=False
+                tf.zeros([members, 2 * self.buckets if rows else 0]), trainable=False
             )
-        self.state_bytes = 4 * members * (rows + self.previous.shape[1] + tail)
+        self.state_bytes = 4 * members * (2 * rows + self.previous.shape[1] + tail)
 
     def measure(self, flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Given the group as float32 [members, size], return per member (norm^2, change^2, changed).
@@ -117,7 +126,7 @@ class WeightSketch:
         if self.main_size:
             members = flat.shape[0]
             main = tf.reshape(flat[:, : self.main_size], [members, -1, self.buckets])
-            sketch = tf.reshape(tf.matmul(self.signs[:, None, :], main), [members, self.buckets])
+            sketch = tf.reshape(tf.matmul(self.coefficients, main), [members, 2 * self.buckets])
             norm_sq += tf.reduce_sum(tf.square(sketch), axis=1)
             change_sq += tf.reduce_sum(tf.square(sketch - self.previous), axis=1)
             changed |= tf.reduce_any(sketch != self.previous, axis=1)
@@ -126,3 +135,17 @@ class WeightSketch:
         # control dependencies between ops on the same variable.
         self.previous_tail.assign(tail)
         return norm_sq, change_sq, changed
+
+
+def _chunk_coefficients(rows: int, name: str) -> np.ndarray:
+    """[2, rows]: the weights of the chunks in the signed sum s and the mean sum u (module docstring).
+
+    The signs are balanced, and fixed per variable name so that a run's numbers are reproducible.
+    """
+    if not rows:
+        return np.zeros([2, 0])
+    rng = np.random.default_rng(zlib.crc32(name.encode("utf-8")))
+    signs = rng.permutation(np.resize([1.0, -1.0], rows))
+    total = signs.sum()
+    c = 1.0 / (1.0 + (rows - total**2) / (rows * max(rows - 1, 1)))
+    return np.stack([np.sqrt(c) * (signs - total / rows), np.full(rows, 1.0 / np.sqrt(rows))])

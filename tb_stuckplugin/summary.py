@@ -58,6 +58,8 @@ def gradient_norms(
     """
     variables = _check_variables("variables", variables)
     gradients = _check_gradients("gradients", gradients, len(variables))
+    _check_gradient_shapes("gradients", gradients, variables)
+    gradients = _combine_replicas(gradients, "sum")
     return _write(
         record_format.GRADIENTS,
         name,
@@ -113,6 +115,9 @@ def output_spread(
         inputs = [_check_batch("inputs", x) for x in tf.nest.flatten(inputs)]
         if not inputs:
             raise ValueError("inputs is an empty nest: pass None or at least one tensor")
+        _check_same_batch("inputs", inputs)
+    outputs, *inputs = _combine_replicas([outputs, *(inputs or [])], "gather")
+    inputs = inputs or None
     return _write(
         record_format.OUTPUTS,
         name,
@@ -163,6 +168,23 @@ def _check_gradients(arg: str, gradients: Any, expected: int) -> list:
     return checked
 
 
+def _check_gradient_shapes(arg: str, gradients: list, variables: list) -> None:
+    """Raise if a gradient cannot belong to its variable (static shapes), e.g. lists out of order."""
+    for i, (g, v) in enumerate(zip(gradients, variables)):
+        if g is None:
+            continue
+        wanted = tf.TensorShape(v.shape)
+        if isinstance(g, tf.IndexedSlices):
+            shape, wanted = g.values.shape[1:], wanted[1:]
+        else:
+            shape = g.shape
+        if not shape.is_compatible_with(wanted):
+            raise ValueError(
+                f"{arg}[{i}] has shape {g.shape} but variables[{i}] ({_variable_name(v)}) has shape "
+                f"{v.shape}: pass them in the same order"
+            )
+
+
 def _check_batch(arg: str, x: Any) -> tf.Tensor:
     if isinstance(x, (tf.RaggedTensor, tf.SparseTensor)):
         raise TypeError(f"{arg} must be a dense tensor, got {type(x).__name__}")
@@ -172,11 +194,18 @@ def _check_batch(arg: str, x: Any) -> tf.Tensor:
         except (TypeError, ValueError):
             raise TypeError(f"{arg} must be a tensor, got {type(x).__name__}") from None
     x = tf.convert_to_tensor(x)
-    if x.shape.rank == 0:
-        raise ValueError(f"{arg} must have a batch axis first, got a scalar")
     if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
         raise TypeError(f"{arg} must be numeric, got {x.dtype.name}")
+    if x.shape.rank == 0:
+        raise ValueError(f"{arg} must have a batch axis first, got a scalar")
     return x
+
+
+def _check_same_batch(arg: str, tensors: list[tf.Tensor]) -> None:
+    """Raise if the entries of a nest have batch sizes (first axis, where known) that differ."""
+    known = sorted({int(x.shape[0]) for x in tensors if x.shape[0] is not None})
+    if len(known) > 1:
+        raise ValueError(f"{arg} must all have the same batch size, got batch sizes {known}")
 
 
 def _is_keras_variable(v: Any) -> bool:
@@ -256,7 +285,7 @@ def _state_for(op: str, tag: str, variables: Sequence[Any], make) -> _OpState:
     key = (op, tag, id(writer), tuple(id(v) for v in variables))
     state = _STATES.get(key)
     if state is None or not state.owns(writer, variables):
-        with tf.init_scope():
+        with tf.init_scope(), tf.variable_creator_scope(_replica_local_variable):
             state = make(variables)
         state.writer = weakref.ref(writer) if writer is not None else None
         _STATES[key] = state
@@ -269,6 +298,60 @@ def _state_for(op: str, tag: str, variables: Sequence[Any], make) -> _OpState:
 def _default_writer() -> Any:
     """The default summary writer, or None. TensorFlow has no public accessor for it."""
     return summary_ops_v2._summary_state.writer
+
+
+# --- Distribution strategies (strategy.run with several replicas) ------------------------------
+
+
+def _combine_replicas(tensors: list, reduction: str) -> list:
+    """Inside `strategy.run` with several replicas: the values one device would see on the global batch.
+
+    tf.summary records on replica 0 only, but each replica holds its part of the batch: gradients are
+    summed (`reduction="sum"`; with the loss scaled by the global batch size, as Keras and
+    `tf.nn.compute_average_loss` do, the sum is the single-device gradient) and batches concatenated
+    (`"gather"`). Collectives must run on every replica or on none, and MirroredStrategy forbids them
+    under a `tf.cond` inside a replica, so the replicas meet in a `merge_call` and reduce there only
+    when the `tf.summary.record_if` condition holds: nothing is exchanged on the other steps. The
+    condition must therefore be the same on every replica and worker; whether a worker has a writer
+    does not matter (a worker without one still takes part). None entries pass through;
+    `tf.IndexedSlices` are made dense. Outside a multi-replica context `tensors` come back unchanged.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return tensors
+    present = [i for i, t in enumerate(tensors) if t is not None]
+    condition = summary_ops_v2._summary_state.is_recording
+    condition = condition() if callable(condition) else condition
+    recording = tf.cast(True if condition is None else condition, tf.bool)
+
+    def merge(strategy, recording, values):
+        def combined():
+            if reduction == "sum":
+                return [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in values]
+            return [strategy.gather(v, axis=0) for v in values]
+
+        def local():
+            return [strategy.experimental_local_results(v)[0] for v in values]
+
+        return tf.cond(strategy.experimental_local_results(recording)[0], combined, local)
+
+    values = [tf.convert_to_tensor(tensors[i]) for i in present]
+    combined = context.merge_call(merge, args=(recording, values)) if values else []
+    result = list(tensors)
+    for i, value in zip(present, combined):
+        result[i] = value
+    return result
+
+
+def _replica_local_variable(next_creator, **kwargs):
+    """Variable creator for the ops' state: under a strategy, one copy per replica, never synced.
+
+    Only replica 0 records, so its state must not be a MirroredVariable, whose update would wait for
+    the other replicas; outside a strategy this is a plain variable.
+    """
+    kwargs["synchronization"] = tf.VariableSynchronization.ON_READ
+    kwargs["aggregation"] = tf.VariableAggregation.ONLY_FIRST_REPLICA
+    return next_creator(**kwargs)
 
 
 class _Streaks:
@@ -379,6 +462,7 @@ class _GradientState(_OpState):
 
     def __init__(self, variables: Sequence[Any]):
         self.var_sizes = [int(v.shape.num_elements()) for v in variables]
+        self.var_shapes = [tf.TensorShape(v.shape) for v in variables]
         self.units = tf.constant([float(v.shape[-1]) if v.shape.rank else 1.0 for v in variables])
         sizes = [float(sum(self.var_sizes))] + [float(n) for n in self.var_sizes]
         super().__init__(variables, _variables_layout(variables), sizes, 6)
@@ -386,10 +470,15 @@ class _GradientState(_OpState):
     def record(self, gradients: list, step: tf.Tensor, records: tf.Tensor, first: tf.Tensor):
         count = len(gradients)
         # Plain gradients go through shape groups (a few ops per shape); sparse ones one by one.
-        plain = [i for i, g in enumerate(gradients) if g is not None and tf.is_tensor(g)]
+        # (tf.is_tensor is True for tf.IndexedSlices too.)
         sparse = [i for i, g in enumerate(gradients) if isinstance(g, tf.IndexedSlices)]
+        plain = [i for i, g in enumerate(gradients) if g is not None and i not in sparse]
         given = plain + sparse
         dense = {i: _dense_gradient(gradients[i]) for i in given}
+        # A gradient traced with an unknown shape has its variable's (checked compatible on entry).
+        for i in plain:
+            if not dense[i].shape.is_fully_defined():
+                dense[i] = tf.ensure_shape(dense[i], self.var_shapes[i])
         groups = ShapeGroups([dense[i].shape for i in plain])
         stacked = groups.stacked([dense[i] for i in plain])
         per_var_sq = _scatter(
