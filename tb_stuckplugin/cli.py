@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import time
@@ -74,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     check.set_defaults(interval=None)
     watch.add_argument(
-        "--interval", type=float, default=30.0, metavar="SECONDS", help="between reloads (30)"
+        "--interval", type=_seconds, default=30.0, metavar="SECONDS", help="between reloads (30)"
     )
     watch.add_argument(
         "--exit-on-stuck", action="store_true", help="exit with code 1 when a run turns stuck"
@@ -82,11 +83,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _seconds(text: str) -> float:
+    """The type of --interval: a positive, finite number of seconds (0 would never reload)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def diagnose_logdir(loader, run_filter: re.Pattern | None) -> list[Report]:
     """Reports for every run the loader has (ours or not), most urgent first, then by name."""
     ctx = context.RequestContext()
     names = {run.run_name for run in loader.provider.list_runs(ctx, experiment_id="")}
-    ours = reader.read_runs(loader.provider, ctx, "", downsample=1)
+    ours = reader.read_runs(loader.provider, ctx, "")
     names |= set(ours)
     if run_filter is not None:
         names = {name for name in names if run_filter.search(name)}
@@ -99,6 +111,8 @@ def _check(loader, args, run_filter) -> int:
     reports = diagnose_logdir(loader, run_filter)
     if args.json:
         print(json.dumps({"logdir": args.logdir, "runs": [r.to_json() for r in reports]}, indent=2))
+    elif not reports and args.run:
+        print(f"No runs in {args.logdir} match --run {args.run!r}.")
     else:
         print(format_table(args.logdir, reports))
     return EXIT_STUCK if any(r.status == STUCK for r in reports) else EXIT_OK

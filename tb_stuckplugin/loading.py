@@ -21,10 +21,12 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.data import grpc_provider, server_ingester
 from tensorboard.data.proto import data_provider_pb2_grpc
 
+from tb_stuckplugin.reader import DRAW_POINTS
 from tb_stuckplugin.record_format import PLUGIN_NAME
 
-# Verdicts need only each tag's latest point; keep no more (memory stays flat on long jobs).
-SAMPLES = 1
+# Keep the points the panel reads (the data server's default), so that `tb-stuck` gives the verdicts
+# the panel shows: two rules date their start from the kept points. Memory stays flat on long jobs.
+SAMPLES = DRAW_POINTS
 LOAD_TIMEOUT_S = 3600.0
 
 
@@ -126,7 +128,6 @@ class PythonLoader:
         self._multiplexer = plugin_event_multiplexer.EventMultiplexer(
             tensor_size_guidance={PLUGIN_NAME: SAMPLES}
         )
-        self._multiplexer.AddRunsFromDirectory(logdir)
         self.provider = multiplexer_provider.MultiplexerDataProvider(self._multiplexer, logdir)
         self._logdir = logdir
         self._reload_interval = reload_interval
@@ -136,8 +137,14 @@ class PythonLoader:
         """Load what is new (waiting the reload interval after the first load, like TensorBoard)."""
         if self._loaded and self._reload_interval:
             time.sleep(self._reload_interval)
-        self._multiplexer.AddRunsFromDirectory(self._logdir)
-        self._multiplexer.Reload()
+        try:
+            self._multiplexer.AddRunsFromDirectory(self._logdir)
+            self._multiplexer.Reload()
+        except UnicodeDecodeError as e:
+            raise LoadError(
+                f"{self._logdir}: a file or folder name is not UTF-8, which TensorBoard's Python "
+                f"loader cannot read ({e}); use --load-fast=true"
+            ) from None
         self._loaded = True
 
     def close(self) -> None:

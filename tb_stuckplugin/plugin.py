@@ -73,7 +73,8 @@ class StuckPlugin(base_plugin.TBPlugin):
         names = [
             run.run_name for run in self._data_provider.list_runs(ctx, experiment_id=experiment)
         ]
-        ours = reader.read_runs(self._data_provider, ctx, experiment, downsample=1)
+        # The same points as /report reads: two rules date their start from the kept points.
+        ours = reader.read_runs(self._data_provider, ctx, experiment)
         reports = [diagnose(ours.get(name) or RunData(name)) for name in set(names) | set(ours)]
         return http_util.Respond(request, views.overview(reports), "application/json")
 
@@ -113,7 +114,7 @@ def _respond_file(request, name: str):
     try:
         with open(path, "rb") as f:
             body = f.read()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    except (OSError, ValueError):  # missing, a folder, a name too long, a NUL byte
         raise errors.NotFoundError(f"no such file: {name!r}") from None
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if name.endswith(".js"):
