@@ -16,6 +16,12 @@ CAUSES: dict[str, tuple[str, str]] = {
         "Check that apply_gradients(zip(grads, variables)) gets the same variables you took "
         "gradients for, and that it runs every step.",
     ),
+    "gradients_not_taken": (
+        "No gradient is taken for these variables: tape.gradient is given another list (another "
+        "model's or a sub-model's variables).",
+        "Pass model.trainable_variables (the whole model's) to tape.gradient and to "
+        "apply_gradients.",
+    ),
     "tape_not_watching": (
         "The gradient tape does not see the computation: the model or the loss ran outside "
         "`with tf.GradientTape() as tape:`.",
@@ -77,6 +83,18 @@ CAUSES: dict[str, tuple[str, str]] = {
     "learning_rate_too_high": (
         "The learning rate is too high: updates overshoot and grow.",
         "Lower the learning rate 10x, or clip gradients (clipnorm=1.0 in the optimizer).",
+    ),
+    "bad_init_scale": (
+        "The initial weights are too large for the depth: each layer multiplies the signal, so "
+        "activations and gradients grow layer after layer.",
+        "Use the default initialisers (Glorot, or He for ReLU) instead of a fixed standard "
+        "deviation; add normalisation layers; clip gradients.",
+    ),
+    "unscaled_inputs": (
+        "The inputs are not scaled (raw pixels, counts, prices), so the first layer's gradients "
+        "are as large as the inputs.",
+        "Standardise the inputs (or scale them to [0, 1]) in the data pipeline or with a "
+        "Normalization layer.",
     ),
     "bad_loss": (
         "The loss produces NaN or Inf: log of zero, division by zero, sqrt of a negative number.",

@@ -2,13 +2,19 @@
 
 Every verdict is made from the latest point of each tag (the values and the since record), which
 TensorBoard always keeps: conditions tracked by the writer carry the step their streak began, so a
-finding's `since_step` is exact whatever TensorBoard downsampled. The two rules that compare values
-across variables (vanishing through depth, the whole model's update size) use the latest values too,
-and date their start from the points TensorBoard kept: there `since_step` is as precise as those points.
+finding's `since_step` is exact whatever TensorBoard downsampled. One rule compares values across
+variables (vanishing through depth): it decides from the latest values too, but dates its start from
+the points TensorBoard kept, so its `since_step` is only as precise as those points
+(`Finding.exact_since` is False there).
+
+Causes are ordered by the evidence (`Context`): the same symptom points at a zero initialisation
+when the weights are exactly zero, at saturated units when the inputs are unscaled, at a softmax
+over one unit when the outputs are exactly 1.0, and so on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,24 +27,93 @@ from tb_stuckplugin.diagnosis.run_data import GRADIENTS, OUTPUTS, WEIGHTS, RunDa
 
 def findings_of(run: RunData) -> list[Finding]:
     """All findings of a run, unordered (report.make_report orders them)."""
-    gradients = run.of_op(GRADIENTS)
-    weights = run.of_op(WEIGHTS)
+    context = Context.of(run)
     found = non_finite(run.series)
-    for series in gradients:
-        found += missing_gradients(series)
-        found += zero_or_vanishing_gradients(series)
+    for series in run.of_op(GRADIENTS):
+        found += missing_gradients(series, context)
+        found += zero_or_vanishing_gradients(series, context)
         found += vanishing_through_depth(series)
-        found += exploding_gradients(series)
-        found += dead_units(series)
-    for series in weights:
-        found += frozen_weights(
-            series, _zero_gradient_names(gradients), _nonzero_gradient_names(gradients)
-        )
+        found += exploding_gradients(series, context)
+        if not context.one_example:
+            found += dead_units(series, context)
+    for series in run.of_op(WEIGHTS):
+        found += frozen_weights(series, context)
         found += frozen_at_init(series)
-    dead = any(f.kind == "dead_units" for f in found)
     for series in run.of_op(OUTPUTS):
-        found += output_findings(series, dead_units_seen=dead)
+        found += output_findings(series, context)
     return found
+
+
+# --- Evidence shared by the rules ----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What the rules share to choose and order causes: latest points and since records only."""
+
+    # RMS of the inputs given to output_spread (NaN when not logged): large means unscaled.
+    input_scale: float = math.nan
+    # Every example of the batch is the same input (then "dead" units only mean "off for it").
+    one_example: bool = False
+    # Names of the watched weights (rows of the weight series), empty when none are logged.
+    weight_names: frozenset[str] = frozenset()
+    # Trainable variables whose norm is exactly zero (an all-zero initialisation).
+    zero_weights: frozenset[str] = frozenset()
+    # Variables whose gradient is None, or exactly zero or vanishing for a streak: a variable that
+    # does not move for this reason is explained upstream, not by the optimizer.
+    no_gradient: frozenset[str] = frozenset()
+    # Variables with a finite, non-zero, not vanishing gradient at the latest record.
+    with_gradient: frozenset[str] = frozenset()
+    # Variables of the gradient series (the ones the user took gradients for).
+    gradient_variables: frozenset[str] = frozenset()
+    # Every gradient of some gradient series is None: nothing can learn, whatever else is seen.
+    all_missing: bool = False
+    # Units with exactly zero gradient (dead ReLUs, saturated sigmoids) for a streak.
+    units_dead: bool = False
+    # Gradients vanishing (not exactly zero) for a streak, or through depth at the latest record.
+    vanishing: bool = False
+
+    @classmethod
+    def of(cls, run: RunData) -> Context:
+        no_gradient, with_gradient, gradient_variables = set(), set(), set()
+        all_missing = units_dead = vanishing = False
+        for series in run.of_op(GRADIENTS):
+            missing = _held(series.since_of("missing"))
+            stalled = _held(streak_since(series, "vanishing", thresholds.MIN_STREAK_RECORDS))
+            zero = _held(streak_since(series, "zero", thresholds.MIN_STREAK_RECORDS))
+            dead = _held(streak_since(series, "dead_units", thresholds.MIN_STREAK_RECORDS))
+            norm = series.latest("norm")
+            no_gradient.update(_names(series, missing | stalled))
+            with_gradient.update(_names(series, np.isfinite(norm) & (norm > 0) & ~stalled))
+            gradient_variables.update(row.name for row in series.rows[1:])
+            all_missing |= len(series.rows) > 1 and bool(missing[1:].all())
+            units_dead |= bool((zero | dead)[1:].any())
+            vanishing |= bool((stalled & ~zero)[1:].any()) or _depth_ratio(series) is not None
+        weight_names, zero_weights = set(), set()
+        for series in run.of_op(WEIGHTS):
+            trainable = np.array([False] + [row.trainable for row in series.rows[1:]])
+            weight_names.update(row.name for row in series.rows[1:])
+            zero_weights.update(_names(series, (series.latest("norm") == 0) & trainable))
+        input_scale, one_example = math.nan, False
+        for series in run.of_op(OUTPUTS):
+            input_scale = float(series.latest("scale")[1])
+            one_example |= bool(_held(series.since_of("constant")[1:2]).any())
+        return cls(
+            input_scale=input_scale,
+            one_example=one_example,
+            weight_names=frozenset(weight_names),
+            zero_weights=frozenset(zero_weights),
+            no_gradient=frozenset(no_gradient),
+            with_gradient=frozenset(with_gradient),
+            gradient_variables=frozenset(gradient_variables),
+            all_missing=all_missing,
+            units_dead=units_dead,
+            vanishing=vanishing,
+        )
+
+    @property
+    def unscaled_inputs(self) -> bool:
+        return self.input_scale > thresholds.UNSCALED_INPUT_RMS
 
 
 # --- Streaks ----------------------------------------------------------------------------------
@@ -48,8 +123,8 @@ def streak_since(series: Series, condition: str, min_records: int) -> np.ndarray
     """[rows]: the step each row's streak of `condition` began, where it lasted >= min_records."""
     since = series.since_of(condition)
     last = max(series.last_step, series.since_step or 0)
-    records = np.floor((last - since) / series.interval() + 1e-9) + 1
     with np.errstate(invalid="ignore"):
+        records = np.floor((last - since) / series.interval() + 1e-9) + 1
         return np.where(records >= min_records, since, np.nan)
 
 
@@ -70,6 +145,10 @@ def _names(series: Series, mask: np.ndarray) -> list[str]:
 def _layer(name: str) -> str:
     """The layer a variable belongs to: its path without the last part ("dense_1/kernel")."""
     return name.rsplit("/", 1)[0] if "/" in name else name
+
+
+def _layers(names: list[str]) -> str:
+    return ", ".join(sorted({_layer(n) for n in names}))
 
 
 def _trailing_start(series: Series, holds: np.ndarray) -> int | None:
@@ -97,9 +176,13 @@ def _round(x: float) -> float:
 
 
 def non_finite(all_series: list[Series]) -> list[Finding]:
-    """NaN or Inf anywhere (gradients, weights, outputs, inputs): training is broken from there on."""
+    """NaN or Inf anywhere (gradients, weights, outputs, inputs): training is broken from there on.
+
+    NaN at the first record, before any update could blow up, points at the loss (or the inputs);
+    NaN that appears later points at updates that overshoot.
+    """
     targets, since, evidence = [], [], {}
-    inputs_bad = False
+    inputs_bad = at_start = False
     for series in all_series:
         started = series.since_of("nonfinite")
         held = _held(started)
@@ -112,11 +195,15 @@ def non_finite(all_series: list[Series]) -> list[Finding]:
             rows = _names(series, held) or [series.rows[0].name]
         targets += rows
         since.append(_first_step(started, held))
+        at_start |= since[-1] == series.since_of("first_step")[0]
         evidence[f"{series.tag}_nonfinite"] = float(np.nansum(series.latest("nonfinite")[1:]))
     if not targets:
         return []
-    keys = ["bad_inputs"] if inputs_bad else []
-    keys += ["learning_rate_too_high", "bad_loss", "float16_overflow"]
+    keys = ["learning_rate_too_high", "bad_loss", "float16_overflow"]
+    if at_start:
+        keys = ["bad_loss", "learning_rate_too_high", "float16_overflow"]
+    if inputs_bad:
+        keys.insert(0, "bad_inputs")
     first = min(s for s in since if s is not None)
     return [
         Finding(
@@ -132,8 +219,11 @@ def non_finite(all_series: list[Series]) -> list[Finding]:
     ]
 
 
-def missing_gradients(series: Series) -> list[Finding]:
-    """Variables whose gradient is None: the loss does not reach them, so they never learn."""
+def missing_gradients(series: Series, context: Context) -> list[Finding]:
+    """Variables whose gradient is None: the loss does not reach them, so they never learn.
+
+    When the gradients belong to none of the watched weights, they were taken for other variables.
+    """
     started = series.since_of("missing")
     held = _held(started)
     names = _names(series, held)
@@ -142,16 +232,20 @@ def missing_gradients(series: Series) -> list[Finding]:
     total = len(series.rows) - 1
     everything = len(names) == total
     first = _first_step(started, held)
+    foreign = bool(context.weight_names) and not set(names) & context.weight_names
     if everything:
         message = (
             f"No variable gets a gradient: all {total} gradients are None since step {first}, "
             "so nothing can learn."
         )
-        keys = ("tape_not_watching", "numpy_in_loss", "wrong_variables")
+        keys = ("numpy_in_loss", "tape_not_watching", "wrong_variables")
+        if foreign:
+            message += " They are taken for variables that are not among the model's weights."
+            keys = ("wrong_variables", "numpy_in_loss", "tape_not_watching")
     else:
         message = (
             f"{_plural(len(names), 'variable')} of {total} get no gradient (None) since step "
-            f"{first}: {', '.join(sorted({_layer(n) for n in names}))} cannot learn."
+            f"{first}: {_layers(names)} cannot learn."
         )
         keys = ("cut_branch", "wrong_variables")
     return [
@@ -167,7 +261,7 @@ def missing_gradients(series: Series) -> list[Finding]:
     ]
 
 
-def zero_or_vanishing_gradients(series: Series) -> list[Finding]:
+def zero_or_vanishing_gradients(series: Series, context: Context) -> list[Finding]:
     """Gradients exactly zero or below the vanishing level, for MIN_STREAK_RECORDS records."""
     zero_started = streak_since(series, "zero", thresholds.MIN_STREAK_RECORDS)
     tiny_started = streak_since(series, "vanishing", thresholds.MIN_STREAK_RECORDS)
@@ -177,24 +271,23 @@ def zero_or_vanishing_gradients(series: Series) -> list[Finding]:
     if not names:
         return []
     given = int(present[1:].sum())
-    zero = _held(zero_started) & held
-    zero_names = _names(series, zero)
-    rms = _rms(series)
+    zero_names = _names(series, _held(zero_started) & held)
     everything = len(names) == given
     first = _first_step(tiny_started, held)
     if zero_names and len(zero_names) == len(names):
         what = "exactly zero"
-        keys = ["dead_relu", "saturated_inputs", "softmax_one_unit", "zero_init", "cut_branch"]
+        keys = _zero_gradient_causes(context)
     else:
         what = f"below {thresholds.LEVEL_VANISHING_GRAD_RMS:g} per weight"
         keys = ["deep_saturating", "saturated_inputs", "tiny_gradients"]
+        if context.unscaled_inputs:
+            keys = ["saturated_inputs", "deep_saturating", "tiny_gradients"]
     if everything:
         message = f"All {given} gradients are {what} since step {first}: no weight can learn."
     else:
-        layers = ", ".join(sorted({_layer(n) for n in names}))
         message = (
             f"{_plural(len(names), 'gradient')} of {given} are {what} since step {first} "
-            f"({layers}): those layers cannot learn."
+            f"({_layers(names)}): those layers cannot learn."
         )
     return [
         Finding(
@@ -206,7 +299,7 @@ def zero_or_vanishing_gradients(series: Series) -> list[Finding]:
                 "vanishing": len(names),
                 "exactly_zero": len(zero_names),
                 "of": given,
-                "largest_rms": _round(float(np.nanmax(rms[1:][held[1:]]))),
+                "largest_rms": _round(float(np.nanmax(_rms(series)[1:][held[1:]]))),
             },
             message,
             causes(*keys),
@@ -214,27 +307,55 @@ def zero_or_vanishing_gradients(series: Series) -> list[Finding]:
     ]
 
 
-def vanishing_through_depth(series: Series) -> list[Finding]:
-    """Early kernels get far smaller gradients than the last one (AutoTrainer's depth rule)."""
+def _zero_gradient_causes(context: Context) -> list[str]:
+    """Why gradients are exactly zero, most likely first given the weights and the inputs."""
+    keys = ["dead_relu", "saturated_inputs", "softmax_one_unit", "zero_init", "cut_branch"]
+    if context.unscaled_inputs:
+        keys.remove("saturated_inputs")
+        keys.insert(0, "saturated_inputs")
+    if context.zero_weights:
+        keys.remove("zero_init")
+        keys.insert(0, "zero_init")
+    return keys
+
+
+def _depth_ratio(series: Series) -> tuple[float, float, float] | None:
+    """(first/last kernel gradient RMS, first, last) at the latest record if gradients vanish
+    through depth (AutoTrainer's rule), None otherwise or when the first kernel is below the
+    vanishing level (the per-variable rule reports that)."""
     kernels = [i for i, row in enumerate(series.rows) if i and "x" in row.shape]
     if len(kernels) < 3:
-        return []
-    rms_all = series.value("norm") / np.sqrt(_sizes(series))
-    rms = rms_all[-1]
+        return None
+    rms = _rms(series)
     first, last = rms[kernels[0]], rms[kernels[-1]]
     if not (np.isfinite(first) and np.isfinite(last) and last > 0):
-        return []
+        return None
     ratio = first / last
     if (
-        not (ratio < thresholds.DEPTH_GRADIENT_RATIO and first < thresholds.DEPTH_FIRST_LAYER_RMS)
-        or first < thresholds.LEVEL_VANISHING_GRAD_RMS
+        ratio < thresholds.DEPTH_GRADIENT_RATIO
+        and thresholds.LEVEL_VANISHING_GRAD_RMS <= first < thresholds.DEPTH_FIRST_LAYER_RMS
     ):
-        # Below the vanishing level the per-variable rule already reports it.
+        return ratio, first, last
+    return None
+
+
+def vanishing_through_depth(series: Series) -> list[Finding]:
+    """Early kernels get far smaller gradients than the last one (AutoTrainer's depth rule).
+
+    Decided at the latest record; dated from the kept points (`exact_since` False).
+    """
+    depth = _depth_ratio(series)
+    if depth is None:
         return []
-    weak = [i for i in kernels if rms[i] < thresholds.DEPTH_GRADIENT_RATIO * last]
-    names = [series.rows[i].name for i in weak]
-    ratios = rms_all[:, kernels[0]] / rms_all[:, kernels[-1]]
-    with np.errstate(invalid="ignore"):
+    ratio, first, last = depth
+    kernels = [i for i, row in enumerate(series.rows) if i and "x" in row.shape]
+    rms = _rms(series)
+    names = [
+        series.rows[i].name for i in kernels if rms[i] < thresholds.DEPTH_GRADIENT_RATIO * last
+    ]
+    rms_all = series.value("norm") / np.sqrt(_sizes(series))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = rms_all[:, kernels[0]] / rms_all[:, kernels[-1]]
         start = _trailing_start(series, ratios < thresholds.DEPTH_GRADIENT_RATIO)
     return [
         Finding(
@@ -250,34 +371,47 @@ def vanishing_through_depth(series: Series) -> list[Finding]:
             f"Gradients vanish through depth: the first layer's are {_round(ratio):g} times the "
             f"last layer's, so {_plural(len(names), 'early kernel')} barely learn.",
             causes("deep_saturating", "saturated_inputs"),
+            exact_since=False,
         )
     ]
 
 
-def exploding_gradients(series: Series) -> list[Finding]:
-    """Gradients above the exploding level for MIN_STREAK_RECORDS records."""
+def exploding_gradients(series: Series, context: Context) -> list[Finding]:
+    """Gradients above the exploding level for MIN_STREAK_RECORDS records.
+
+    Exploding from the first record, before updates could make them grow, points at the
+    initialisation (or at unscaled inputs, when they are); exploding later, at the learning rate.
+    """
     started = streak_since(series, "exploding", thresholds.MIN_STREAK_RECORDS)
     held = _held(started)
     names = _names(series, held)
     if not names:
         return []
-    rms = _rms(series)
     first = _first_step(started, held)
+    keys = ["learning_rate_too_high", "bad_init_scale", "unscaled_inputs"]
+    if first == series.since_of("first_step")[0]:
+        keys = ["bad_init_scale", "learning_rate_too_high", "unscaled_inputs"]
+    if context.unscaled_inputs:
+        keys.remove("unscaled_inputs")
+        keys.insert(0, "unscaled_inputs")
     return [
         Finding(
             "exploding_gradients",
             WARNING,
             names,
             first,
-            {"exploding": len(names), "largest_rms": _round(float(np.nanmax(rms[1:][held[1:]])))},
+            {
+                "exploding": len(names),
+                "largest_rms": _round(float(np.nanmax(_rms(series)[1:][held[1:]]))),
+            },
             f"{_plural(len(names), 'gradient')} above {thresholds.LEVEL_EXPLODING_GRAD_RMS:g} per "
             f"weight since step {first}: updates overshoot.",
-            causes("learning_rate_too_high", "saturated_inputs"),
+            causes(*keys),
         )
     ]
 
 
-def dead_units(series: Series) -> list[Finding]:
+def dead_units(series: Series, context: Context) -> list[Finding]:
     """Layers where most units get an exactly zero gradient, while the layer as a whole does not."""
     started = streak_since(series, "dead_units", thresholds.MIN_STREAK_RECORDS)
     whole = _held(streak_since(series, "zero", thresholds.MIN_STREAK_RECORDS))
@@ -287,7 +421,9 @@ def dead_units(series: Series) -> list[Finding]:
         return []
     fraction = series.latest("zero_fraction")
     first = _first_step(started, held)
-    layers = sorted({_layer(n) for n in names})
+    keys = ["dead_relu", "saturated_inputs"]
+    if context.unscaled_inputs:
+        keys.reverse()
     return [
         Finding(
             "dead_units",
@@ -295,59 +431,64 @@ def dead_units(series: Series) -> list[Finding]:
             names,
             first,
             {
-                "layers": len(layers),
+                "layers": len({_layer(n) for n in names}),
                 "dead_fraction": [_round(float(f)) for f in fraction[1:][held[1:]]],
             },
-            f"Most units of {', '.join(layers)} get exactly zero gradient since step {first}: "
-            "they are dead and have stopped learning.",
-            causes("dead_relu", "saturated_inputs"),
+            f"Most units of {_layers(names)} get exactly zero gradient since step {first}: "
+            "they are dead (or saturated) and have stopped learning.",
+            causes(*keys),
         )
     ]
 
 
-def frozen_weights(
-    series: Series, zero_gradient: set[str], nonzero_gradient: set[str]
-) -> list[Finding]:
-    """Trainable variables that do not move, for reasons other than a zero or missing gradient.
+def frozen_weights(series: Series, context: Context) -> list[Finding]:
+    """Trainable variables that do not move although they have a gradient (or none was logged).
 
-    Variables whose gradient is exactly zero or None are reported by those rules (the cause is
-    upstream); here are those that have a gradient but are not updated, or barely.
+    A variable whose gradient is None, exactly zero or vanishing does not move because of that, and
+    is reported by those rules (the cause is upstream). The whole model counts as frozen when every
+    trainable variable not so explained is, or when all the watched weights together (row 0, a
+    streak the writer tracks) moved less than the slow level: a zero-initialised bias creeping by
+    1e-10 moves a lot relative to its own tiny norm, while the model as a whole does not move.
     """
-    unchanged = streak_since(series, "unchanged", thresholds.MIN_STREAK_RECORDS)
-    slow = streak_since(series, "slow", thresholds.MIN_STREAK_RECORDS)
-    trainable = np.array([True] + [row.trainable for row in series.rows[1:]])
-    frozen = (_held(unchanged) | _held(slow)) & trainable
-    explained = np.array([False] + [row.name in zero_gradient for row in series.rows[1:]])
-    total = int(trainable[1:].sum())
-    names = _names(series, frozen & ~explained)
-    whole_model_slow = _whole_trainable_slow(series, trainable)
-    everything = total > 0 and (int(frozen[1:].sum()) == total or whole_model_slow is not None)
-    if not names and not everything:
+    if context.all_missing:
         return []
-    since = np.fmin(unchanged, slow)
+    unchanged = streak_since(series, "unchanged", thresholds.MIN_STREAK_RECORDS)
+    since = np.fmin(unchanged, streak_since(series, "slow", thresholds.MIN_STREAK_RECORDS))
+    trainable = np.array([False] + [row.trainable for row in series.rows[1:]])
+    explained = np.array([False] + [row.name in context.no_gradient for row in series.rows[1:]])
+    candidates = trainable & ~explained
+    frozen = _held(since) & candidates
+    whole_model = bool(_held(since[:1]).any() and candidates.any())
+    everything = whole_model or bool(frozen.any() and not (candidates & ~frozen).any())
     if everything:
-        if not names:
-            names = _names(series, trainable & ~explained)
-        if not names:
-            return []
-        first = _first_step(since, frozen) if int(frozen[1:].sum()) == total else whole_model_slow
+        frozen = candidates
+    names = _names(series, frozen)
+    if not names:
+        return []
+    dated = frozen.copy()
+    dated[0] = whole_model
+    first = _first_step(since, dated)
+    total = int(trainable.sum())
+    with_gradient = [n for n in names if n in context.with_gradient]
+    unlogged = context.gradient_variables and not set(names) & context.gradient_variables
+    if everything:
         message = f"All {total} trainable variables frozen since step {first}: nothing is learning."
+        keys = ["learning_rate_zero", "optimizer_other_variables"]
     else:
-        first = _first_step(since, frozen & ~explained)
         message = (
             f"{_plural(len(names), 'trainable variable')} of {total} frozen since step {first} "
-            f"({', '.join(sorted({_layer(n) for n in names}))}), while the others learn."
+            f"({_layers(names)}), while the others learn."
         )
-    delta, norm = series.latest("delta"), series.latest("norm")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = delta / np.maximum(norm, thresholds.WEIGHT_RMS_FLOOR * np.sqrt(_sizes(series)[-1]))
-    has_gradient = sum(name in nonzero_gradient for name in names)
-    if has_gradient:
+        keys = ["optimizer_other_variables", "learning_rate_zero"]
+    if with_gradient:
         message += " Their gradients are not zero, so the updates are not applied."
-        keys = ("learning_rate_zero", "optimizer_other_variables")
-    else:
-        keys = ("learning_rate_zero", "optimizer_other_variables", "cut_branch")
-    exactly = int((_held(unchanged) & frozen & ~explained)[1:].sum())
+    elif unlogged:
+        keys.insert(0, "gradients_not_taken")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = series.latest("delta") / np.maximum(
+            series.latest("norm"), thresholds.WEIGHT_RMS_FLOOR * np.sqrt(_sizes(series))
+        )
+    ratio = ratio[:1] if everything else ratio[frozen]
     return [
         Finding(
             "frozen_weights",
@@ -357,12 +498,10 @@ def frozen_weights(
             {
                 "frozen": len(names),
                 "of": total,
-                "exactly_unchanged": exactly,
-                "with_nonzero_gradient": has_gradient,
-                "largest_update_ratio": _round(
-                    float(np.nanmax(ratio[1:][frozen[1:] & ~explained[1:]]))
-                )
-                if names and np.isfinite(ratio[1:][frozen[1:] & ~explained[1:]]).any()
+                "exactly_unchanged": int((_held(unchanged) & frozen).sum()),
+                "with_nonzero_gradient": len(with_gradient),
+                "update_ratio": _round(float(np.nanmax(ratio)))
+                if np.isfinite(ratio).any()
                 else 0.0,
             },
             message,
@@ -387,9 +526,8 @@ def frozen_at_init(series: Series) -> list[Finding]:
     if not layers:
         return []
     names = [row.name for row in series.rows[1:] if _layer(row.name) in layers]
-    since = series.since_of("unchanged")
     mask = np.array([False] + [row.name in names for row in series.rows[1:]])
-    first = _first_step(since, mask)
+    first = _first_step(series.since_of("unchanged"), mask)
     return [
         Finding(
             "frozen_weights",
@@ -404,7 +542,7 @@ def frozen_at_init(series: Series) -> list[Finding]:
     ]
 
 
-def output_findings(series: Series, dead_units_seen: bool) -> list[Finding]:
+def output_findings(series: Series, context: Context) -> list[Finding]:
     """Outputs that do not vary with the input; batches that repeat or hold one example."""
     found = []
     constant = streak_since(series, "constant", thresholds.MIN_STREAK_RECORDS)
@@ -437,14 +575,6 @@ def output_findings(series: Series, dead_units_seen: bool) -> list[Finding]:
     elif outputs_stuck:
         first = int(np.nanmin([constant[0], invariant[0]]))
         exactly = bool(_held(constant[:1]).any())
-        if exactly and scale[0] == 1.0:
-            keys = ["softmax_one_unit", "collapse_to_constant"]
-        elif exactly and scale[0] == 0.0:
-            keys = ["dead_output", "dead_relu", "zero_init"]
-        elif dead_units_seen:
-            keys = ["dead_relu", "collapse_to_constant", "saturated_inputs"]
-        else:
-            keys = ["collapse_to_constant", "saturated_inputs", "dead_relu"]
         how = "exactly the same" if exactly else "almost the same"
         found.append(
             Finding(
@@ -455,27 +585,42 @@ def output_findings(series: Series, dead_units_seen: bool) -> list[Finding]:
                 evidence,
                 f"Outputs are {how} for every input since step {first}: the model ignores its "
                 "input.",
-                causes(*keys),
+                causes(*_invariant_causes(exactly, float(scale[0]), context)),
             )
         )
     if _held(repeated[1:2]).any():
         first = int(repeated[1])
+        records = int(round((series.last_step - first) / series.interval())) + 1
         found.append(
             Finding(
                 "repeated_batch",
                 WARNING,
                 [f"{series.tag}:inputs"],
                 first,
-                {
-                    "repeated_records": int(round((series.last_step - first) / series.interval()))
-                    + 1
-                },
+                {"repeated_records": records},
                 f"The same input batch is fed at every recorded step since step {first}: the "
                 "model only ever sees one batch.",
                 causes("same_batch"),
             )
         )
     return found
+
+
+def _invariant_causes(exactly: bool, scale: float, context: Context) -> list[str]:
+    """Why outputs ignore the input, most likely first given what else was seen."""
+    if exactly and scale == 1.0:
+        return ["softmax_one_unit", "collapse_to_constant"]
+    if exactly and scale == 0.0:
+        return ["dead_output", "dead_relu", "zero_init"]
+    if context.zero_weights:
+        return ["zero_init", "dead_relu", "collapse_to_constant"]
+    if context.unscaled_inputs:
+        return ["saturated_inputs", "dead_relu", "collapse_to_constant"]
+    if context.vanishing:
+        return ["deep_saturating", "collapse_to_constant", "saturated_inputs"]
+    if context.units_dead:
+        return ["dead_relu", "saturated_inputs", "collapse_to_constant"]
+    return ["collapse_to_constant", "saturated_inputs", "dead_relu"]
 
 
 # --- Helpers over series ----------------------------------------------------------------------
@@ -489,39 +634,3 @@ def _sizes(series: Series) -> np.ndarray:
 
 def _rms(series: Series) -> np.ndarray:
     return series.latest("norm") / np.sqrt(_sizes(series))
-
-
-def _whole_trainable_slow(series: Series, trainable: np.ndarray) -> int | None:
-    """If the trainable variables together moved less than the slow level, the step that began.
-
-    Per-variable ratios can miss this: a zero-initialised bias creeping by 1e-10 moves a lot relative
-    to its own tiny norm, while the model as a whole does not move at all.
-    """
-    if series.value("records")[-1, 0] < thresholds.MIN_STREAK_RECORDS + 1:
-        return None
-    mask = trainable.copy()
-    mask[0] = False
-    delta = np.sqrt(np.nansum(series.value("delta")[:, mask] ** 2, axis=1))
-    norm = np.sqrt(np.nansum(series.value("norm")[:, mask] ** 2, axis=1))
-    first_record = ~np.isfinite(series.value("delta")[:, 0])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slow = (delta / norm < thresholds.LEVEL_SLOW_UPDATE_RATIO) & ~first_record
-    return _trailing_start(series, slow)
-
-
-def _zero_gradient_names(gradients: list[Series]) -> set[str]:
-    """Variables whose gradient is exactly zero or None (their freeze is explained upstream)."""
-    names = set()
-    for series in gradients:
-        zero = _held(streak_since(series, "zero", thresholds.MIN_STREAK_RECORDS))
-        missing = _held(series.since_of("missing"))
-        names.update(_names(series, zero | missing))
-    return names
-
-
-def _nonzero_gradient_names(gradients: list[Series]) -> set[str]:
-    names = set()
-    for series in gradients:
-        norm = series.latest("norm")
-        names.update(_names(series, np.isfinite(norm) & (norm > 0)))
-    return names
