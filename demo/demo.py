@@ -1,11 +1,11 @@
 """The tb-stuckplugin demo: a healthy run beside five classic "my output does not change" runs.
 
-Trains six small classifiers on synthetic 8x8 "images" (about two minutes on a 2-core CPU), some with
+Trains six small classifiers on synthetic 28x28 "images" (about two minutes on a 2-core CPU), some with
 a custom training loop and the summary ops, some with `model.fit` and the Keras callback, into
 `runs/`; prints the `tb-stuck check` verdicts; then starts TensorBoard on a free port and prints the
 address of the Stuck? dashboard.
 
-    python demo/demo.py [--logdir runs] [--steps 300] [--no-tensorboard]
+    python demo/demo.py [--logdir runs] [--steps 600] [--no-tensorboard]
 """
 
 from __future__ import annotations
@@ -28,24 +28,25 @@ import tb_stuckplugin as stuckplugin  # noqa: E402
 from tb_stuckplugin import cli  # noqa: E402
 
 CLASSES = 10
-PIXELS = 64
+PIXELS = 784
 BATCH = 64
 
 # What each demo run was made to show: the status `tb-stuck check` must give it (tests/test_demo.py).
+# Runs trained with `fit` are in a `train` folder, where Keras' TensorBoard callback writes.
 EXPECTED_STATUS = {
     "healthy": "ok",
-    "learning_rate_zero": "stuck",
+    "learning_rate_zero/train": "stuck",
     "softmax_single_unit": "stuck",
-    "layer_frozen_by_mistake": "warning",
+    "layer_frozen_by_mistake/train": "warning",
     "relu_killed_by_lr_spike": "stuck",
-    "sigmoid_on_raw_pixels": "warning",
+    "sigmoid_on_raw_pixels/train": "stuck",
 }
 
 
 def synthetic_pixels(seed: int = 0, count: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """8x8 grey 'images' in 0..255: one noisy prototype per class."""
+    """28x28 light-grey "images" in 0..255, flattened: one noisy prototype per class."""
     rng = np.random.default_rng(seed)
-    prototypes = rng.uniform(0, 255, size=(CLASSES, PIXELS))
+    prototypes = rng.uniform(100, 255, size=(CLASSES, PIXELS))
     labels = rng.integers(0, CLASSES, size=count)
     images = prototypes[labels] + rng.normal(0, 40, size=(count, PIXELS))
     return np.clip(images, 0, 255).astype("float32"), labels.astype("int32")
@@ -109,7 +110,7 @@ def train_fit(logdir, model, images, labels, steps, optimizer, progress):
         verbose=0,
         callbacks=[
             keras.callbacks.TensorBoard(logdir),
-            stuckplugin.keras.StuckMonitor(logdir),
+            stuckplugin.keras.StuckMonitor(logdir, interval=5),
             keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs: progress((epoch + 1) * steps // epochs)
             ),
@@ -191,7 +192,7 @@ def run_demo(logdir: str, steps: int) -> None:
             sparse_ce,
             optimizer,
             progress,
-            schedule=lambda step: 50.0 if spike <= step < spike + 20 else 1e-2,
+            schedule=lambda step: 10.0 if spike <= step < spike + 20 else 1e-2,
         )
 
     def sigmoid_on_raw_pixels(progress):
@@ -273,7 +274,7 @@ def start_tensorboard(logdir: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--logdir", default="runs")
-    parser.add_argument("--steps", type=int, default=300, help="training steps per run (300)")
+    parser.add_argument("--steps", type=int, default=600, help="training steps per run (600)")
     parser.add_argument("--no-tensorboard", action="store_true", help="stop after the verdicts")
     args = parser.parse_args(argv)
     print(f"Training {len(EXPECTED_STATUS)} demo runs into {args.logdir}/ ...")

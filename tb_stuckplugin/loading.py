@@ -28,6 +28,9 @@ from tb_stuckplugin.record_format import PLUGIN_NAME
 # the panel shows: two rules date their start from the kept points. Memory stays flat on long jobs.
 SAMPLES = DRAW_POINTS
 LOAD_TIMEOUT_S = 3600.0
+# Largest gRPC answer accepted from the data server: TensorBoard's own (server_ingester.py). gRPC's
+# default, 4 MiB, is one read of about 10 runs of 100 variables (docs/benchmarks.md).
+MAX_MESSAGE_BYTES = 256 * 2**20
 
 
 class LoadError(Exception):
@@ -65,11 +68,14 @@ class DataServerLoader:
             text=True,
         )
         self._log: list[str] = []
+        self._channel = None
         threading.Thread(target=self._follow_log, daemon=True).start()
         port = self._wait_for_port(port_file)
-        channel = grpc.insecure_channel(f"localhost:{port}")
+        self._channel = grpc.insecure_channel(
+            f"localhost:{port}", options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+        )
         self.provider = grpc_provider.GrpcDataProvider(
-            f"localhost:{port}", data_provider_pb2_grpc.TensorBoardDataProviderStub(channel)
+            f"localhost:{port}", data_provider_pb2_grpc.TensorBoardDataProviderStub(self._channel)
         )
 
     def _follow_log(self) -> None:
@@ -114,6 +120,8 @@ class DataServerLoader:
         raise LoadError("the data server stopped: " + " | ".join(self._log[-3:]))
 
     def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
         if self._process.poll() is None:
             self._process.stdin.close()
             self._process.terminate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
 ERROR = "error"
@@ -70,9 +71,12 @@ class Report:
 
     @property
     def headline(self) -> str:
-        """One line for the runs overview: the most urgent finding's message, or the status."""
+        """One line for the runs overview: the most urgent finding's first clause, or the status.
+
+        Messages put what and since when first, then ": " or ". " and the consequence.
+        """
         if self.findings:
-            return self.findings[0].message.split(": ")[0].rstrip(".")
+            return re.split(r": |\. ", self.findings[0].message, maxsplit=1)[0].rstrip(".")
         if self.status == NO_DATA:
             return "No tb-stuckplugin data in this run"
         return "Training looks healthy"

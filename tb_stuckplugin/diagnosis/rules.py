@@ -446,9 +446,9 @@ def frozen_weights(series: Series, context: Context) -> list[Finding]:
 
     A variable whose gradient is None, exactly zero or vanishing does not move because of that, and
     is reported by those rules (the cause is upstream). The whole model counts as frozen when every
-    trainable variable not so explained is, or when all the watched weights together (row 0, a
-    streak the writer tracks) moved less than the slow level: a zero-initialised bias creeping by
-    1e-10 moves a lot relative to its own tiny norm, while the model as a whole does not move.
+    trainable variable not so explained is, or, when none is explained, when all the watched weights
+    together (row 0, a streak the writer tracks) moved less than the slow level: a zero-initialised
+    bias creeping by 1e-10 moves a lot relative to its own tiny norm, while the model does not move.
     """
     if context.all_missing:
         return []
@@ -458,7 +458,11 @@ def frozen_weights(series: Series, context: Context) -> list[Finding]:
     explained = np.array([False] + [row.name in context.no_gradient for row in series.rows[1:]])
     candidates = trainable & ~explained
     frozen = _held(since) & candidates
-    whole_model = bool(_held(since[:1]).any() and candidates.any())
+    # Row 0 aggregates every variable, so its slowness says "nothing learns" only when no variable
+    # stands still for an upstream reason (dead units leave a model whose last bias alone moves).
+    whole_model = bool(
+        _held(since[:1]).any() and candidates.any() and not (trainable & explained).any()
+    )
     everything = whole_model or bool(frozen.any() and not (candidates & ~frozen).any())
     if everything:
         frozen = candidates
