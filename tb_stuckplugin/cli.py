@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+import grpc
 from tensorboard import context
 
 from tb_stuckplugin import loading, reader
@@ -47,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _watch(loader, args, run_filter)
     except loading.LoadError as e:
         print(f"tb-stuck: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except grpc.RpcError as e:  # a read the data server refused: a read error, not "stuck" (1)
+        detail = e.details() if isinstance(e, grpc.Call) else e
+        print(f"tb-stuck: reading from the data server failed: {detail}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_OK
