@@ -1,12 +1,14 @@
 """Packaging for tb-stuckplugin: the library, the TensorBoard plugin entry point and `tb-stuck`."""
 
+import pathlib
+
 import setuptools
 
 setuptools.setup(
     name="tb-stuckplugin",
     version="0.1.0",
     description="A TensorBoard plugin that tells you when training is stuck, where, since when, and why",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=pathlib.Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["tb_stuckplugin", "tb_stuckplugin.*"]),
     package_data={"tb_stuckplugin": ["static/*"]},
@@ -23,7 +25,7 @@ setuptools.setup(
             "hypothesis>=6.100",
             "playwright>=1.50",
             "psutil>=5.9",
-            "ruff>=0.6",
+            "ruff==0.17.6",
         ],
     },
     entry_points={

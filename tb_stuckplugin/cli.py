@@ -103,7 +103,7 @@ def diagnose_logdir(loader, run_filter: re.Pattern | None) -> list[Report]:
     """Reports for every run the loader has (ours or not), most urgent first, then by name."""
     ctx = context.RequestContext()
     names = {run.run_name for run in loader.provider.list_runs(ctx, experiment_id="")}
-    ours = reader.read_runs(loader.provider, ctx, "")
+    ours = reader.read_runs(loader.provider, ctx, "", downsample=1)
     names |= set(ours)
     if run_filter is not None:
         names = {name for name in names if run_filter.search(name)}

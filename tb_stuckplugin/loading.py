@@ -21,12 +21,11 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.data import grpc_provider, server_ingester
 from tensorboard.data.proto import data_provider_pb2_grpc
 
-from tb_stuckplugin.reader import DRAW_POINTS
 from tb_stuckplugin.record_format import PLUGIN_NAME
 
-# Keep the points the panel reads (the data server's default), so that `tb-stuck` gives the verdicts
-# the panel shows: two rules date their start from the kept points. Memory stays flat on long jobs.
-SAMPLES = DRAW_POINTS
+# Points kept per tag of ours: a verdict needs the latest only, which TensorBoard always keeps, so
+# memory stays flat however long the job runs.
+SAMPLES = 1
 LOAD_TIMEOUT_S = 3600.0
 # Largest gRPC answer accepted from the data server: TensorBoard's own (server_ingester.py). gRPC's
 # default, 4 MiB, is one read of about 10 runs of 100 variables (docs/benchmarks.md).

@@ -73,8 +73,8 @@ class StuckPlugin(base_plugin.TBPlugin):
         names = [
             run.run_name for run in self._data_provider.list_runs(ctx, experiment_id=experiment)
         ]
-        # The same points as /report reads: two rules date their start from the kept points.
-        ours = reader.read_runs(self._data_provider, ctx, experiment)
+        # A verdict needs the latest point of each tag only.
+        ours = reader.read_runs(self._data_provider, ctx, experiment, downsample=1)
         reports = [diagnose(ours.get(name) or RunData(name)) for name in set(names) | set(ours)]
         return http_util.Respond(request, views.overview(reports), "application/json")
 

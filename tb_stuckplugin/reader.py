@@ -42,9 +42,8 @@ def read_runs(
 ) -> dict[str, RunData]:
     """RunData for every run with data of ours (or only `runs`), keyed by run name.
 
-    `downsample` bounds the points read per values tag. Most rules use only the latest point, but
-    two date their start from the points read (rules.py), so every verdict shown to a user is made
-    from the same `DRAW_POINTS` points, and the overview and the report cannot disagree.
+    `downsample` bounds the points read per values tag: the verdict needs only the latest one
+    (rules.py), the panel's drawings up to `DRAW_POINTS`.
     """
     run_filter = provider.RunTagFilter(runs=list(runs)) if runs is not None else None
     listing = data_provider.list_tensors(

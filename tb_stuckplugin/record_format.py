@@ -58,6 +58,7 @@ SINCE_FIELDS = {
         "vanishing",
         "exploding",
         "dead_units",
+        "depth",
         "size",
         "first_step",
     ),

@@ -59,6 +59,8 @@ BUCKETS = 1021
 BUCKETS_ALT = 1019
 EXACT_MAX_SIZE = 4096
 GROUP_MAX_SIZE = 65536
+# float32 elements in 64 bytes: TensorFlow slices a 1-D tensor without a copy at multiples of it.
+ALIGN = 16
 
 # Reported as the change of a variable whose sketch changed by less than float32 squares resolve.
 SMALLEST_CHANGE = float(np.finfo(np.float32).tiny)
@@ -77,14 +79,15 @@ class ShapeGroups:
                 by_shape.setdefault(tuple(shape.as_list()), []).append(i)
         self.groups.extend(by_shape.values())
         order = [i for group in self.groups for i in group]
-        self._inverse = tf.constant(np.argsort(order), tf.int32) if order else None
+        # numpy: a graph constant where used, not an input of every call of the tf.function.
+        self._inverse = np.argsort(order).astype(np.int32) if order else None
 
     def stacked(self, tensors: Sequence[tf.Tensor]) -> list[tf.Tensor]:
         """Each group's tensors as one float32 [members, elements] tensor."""
         out = []
         for group in self.groups:
             members = [tf.cast(tensors[i], tf.float32) for i in group]
-            stack = members[0][None] if len(members) == 1 else tf.stack(members)
+            stack = members[0] if len(members) == 1 else tf.stack(members)
             out.append(tf.reshape(stack, [len(group), -1]))
         return out
 
@@ -119,22 +122,66 @@ class WeightSketch:
         The squares are exact for small variables and estimated otherwise (see the module
         docstring for what `changed` guarantees). The state is updated to `flat`.
         """
-        tail = flat[:, self.main_size :]
-        norm_sq = tf.reduce_sum(tf.square(tail), axis=1)
-        change_sq = tf.reduce_sum(tf.square(tail - self.previous_tail), axis=1)
-        changed = tf.reduce_any(tail != self.previous_tail, axis=1)
         if self.main_size:
-            members = flat.shape[0]
+            sketch, tail = self._sketch_and_tail(flat)
+            kept = tf.concat([sketch, tail], axis=1)
+            before = tf.concat([self.previous, self.previous_tail], axis=1)
+        else:
+            kept, before = flat, tf.convert_to_tensor(self.previous_tail)
+        # Each norm is one fused pass (no squares written out).
+        norm = tf.math.reduce_euclidean_norm(kept, axis=1)
+        change = tf.math.reduce_euclidean_norm(kept - before, axis=1)
+        changed = _differs(kept, before, change)
+        # The reads above come before these writes: eagerly by order, in tf.function by the automatic
+        # control dependencies between ops on the same variable.
+        if self.main_size:
+            self.previous.assign(sketch)
+            self.previous_tail.assign(tail)
+        else:
+            self.previous_tail.assign(flat)
+        return tf.square(norm), tf.square(change), changed
+
+    def _sketch_and_tail(self, flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The sketch [members, 2 P] of the chunks and the exactly kept tail [members, size mod P].
+
+        Slicing a large variable would copy it (a pass), except a 1-D slice whose ends are
+        multiples of `ALIGN` elements, which shares its buffer. So a lone variable's chunks are
+        taken in two parts: up to the last chunk boundary that is a multiple of `ALIGN` (most of
+        it, not copied), and the at most `ALIGN - 1` chunks after it (copied).
+        """
+        members = flat.shape[0]
+        if members > 1:  # stacked small variables: a copy of little
             main = tf.reshape(flat[:, : self.main_size], [members, -1, self.buckets])
             sketch = tf.reshape(tf.matmul(self.coefficients, main), [members, 2 * self.buckets])
-            norm_sq += tf.reduce_sum(tf.square(sketch), axis=1)
-            change_sq += tf.reduce_sum(tf.square(sketch - self.previous), axis=1)
-            changed |= tf.reduce_any(sketch != self.previous, axis=1)
-            self.previous.assign(sketch)
-        # The reads above come before this write: eagerly by order, in tf.function by the automatic
-        # control dependencies between ops on the same variable.
-        self.previous_tail.assign(tail)
-        return norm_sq, change_sq, changed
+            return sketch, flat[:, self.main_size :]
+        flat = tf.reshape(flat, [-1])
+        rows = self.main_size // self.buckets
+        split = rows - rows % ALIGN  # the buckets are odd: split * buckets is a multiple of ALIGN
+        parts = [
+            tf.matmul(
+                self.coefficients[0, :, start:end],
+                tf.reshape(flat[start * self.buckets : end * self.buckets], [-1, self.buckets]),
+            )
+            for start, end in [(0, split), (split, rows)]
+            if end > start
+        ]
+        return tf.reshape(tf.add_n(parts), [1, -1]), flat[None, self.main_size :]
+
+
+def _differs(kept: tf.Tensor, before: tf.Tensor, change: tf.Tensor) -> tf.Tensor:
+    """Per row of [members, values], whether any value differs from `before`.
+
+    A change norm above zero means one does. Zero or NaN can hide one (squares that underflow,
+    inf - inf), and then the values are compared; on many values only then, to save that pass
+    while everything moves.
+    """
+    if kept.shape.num_elements() <= GROUP_MAX_SIZE:
+        return tf.reduce_any(kept != before, axis=1)
+    return tf.cond(
+        tf.reduce_all(change > 0),
+        lambda: tf.ones_like(change, tf.bool),
+        lambda: tf.reduce_any(kept != before, axis=1),
+    )
 
 
 def _chunk_coefficients(rows: int, name: str) -> np.ndarray:

@@ -26,8 +26,9 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
-from tensorflow.python.ops import summary_ops_v2
+from tensorflow.python.ops import cond_v2, resource_variable_ops, summary_ops_v2
 
 from tb_stuckplugin import metadata, record_format
 from tb_stuckplugin.diagnosis import thresholds
@@ -37,7 +38,12 @@ __all__ = ["gradient_norms", "weight_deltas", "output_spread"]
 
 _NAN = float("nan")
 
+# AutoGraph would convert these ops (and all they call) in every user's `tf.function`, which made
+# tracing a train step several times slower; they hold no data-dependent Python control flow.
+_not_converted = tf.autograph.experimental.do_not_convert
 
+
+@_not_converted
 def gradient_norms(
     gradients: Sequence[Any],
     variables: Sequence[Any],
@@ -60,16 +66,23 @@ def gradient_norms(
     gradients = _check_gradients("gradients", gradients, len(variables))
     _check_gradient_shapes("gradients", gradients, variables)
     gradients = _combine_replicas(gradients, "sum")
+    shapes = [tf.TensorShape(v.shape) for v in variables]
+    # The gradients are read apart from the op's state and writes: see `_when_recording`.
+    stats = _when_recording(
+        lambda: _gradient_stats(gradients, shapes), lambda: tf.zeros([3, len(gradients)])
+    )
+    none = [g is None for g in gradients]
     return _write(
         record_format.GRADIENTS,
         name,
         step,
         variables,
         _GradientState,
-        lambda st, *a: st.record(gradients, *a),
+        lambda st, *a: st.record(stats, none, *a),
     )
 
 
+@_not_converted
 def weight_deltas(variables: Sequence[Any], step: Any = None, name: str = "weights") -> tf.Tensor:
     """Write how far each variable moved since the previous recorded call, and its norm.
 
@@ -91,6 +104,7 @@ def weight_deltas(variables: Sequence[Any], step: Any = None, name: str = "weigh
     )
 
 
+@_not_converted
 def output_spread(
     outputs: Any, step: Any = None, inputs: Any = None, name: str = "outputs"
 ) -> tf.Tensor:
@@ -246,27 +260,61 @@ def _write(
             result, holds = record(state, step_f, records, first)
             since, changed = state.streaks.update(holds, state.streak_starts(step_f, previous))
             with tf.summary.record_if(first | changed):
-                tf.summary.write(
+                tf.summary.write(  # callables: computed only when written
                     tag + record_format.ROLE_SUFFIX[record_format.SINCE],
-                    state.since_record(since),
+                    lambda: state.since_record(since),
                     step=step64,
                     metadata=metadata.create_summary_metadata(op, record_format.SINCE),
                 )
             with tf.summary.record_if(first):
                 tf.summary.write(
                     tag + record_format.ROLE_SUFFIX[record_format.LAYOUT],
-                    tf.constant(state.layout),
+                    lambda: tf.constant(state.layout),
                     step=step64,
                     metadata=metadata.create_summary_metadata(op, record_format.LAYOUT),
                 )
             return result
 
-        return tf.summary.write(
-            tag,
-            values,
-            step=step,
-            metadata=metadata.create_summary_metadata(op, record_format.VALUES),
+        return _when_recording(
+            lambda: tf.summary.write(
+                tag,
+                values,
+                step=step,
+                metadata=metadata.create_summary_metadata(op, record_format.VALUES),
+            ),
+            lambda: tf.constant(False),
         )
+
+
+def _when_recording(record, otherwise) -> Any:
+    """`record()` on recorded steps, `otherwise()` (the same structure of tensors) on the others.
+
+    Two things make this cheaper than the `tf.cond` of `tf.summary.write` inside a `tf.function`:
+
+    - That `tf.cond` is lowered into switches: on a step not recorded, every tensor its branch
+      captures (each gradient and variable) and every op in it still cost the executor about a
+      microsecond. This is a Case op that is not lowered (TensorFlow has no public way to ask for
+      one): it calls one of two functions, about 20 microseconds however large the branch.
+    - An op with side effects (writes, state updates) is ordered after the optimizer's updates by
+      the automatic control dependencies. One that takes the gradients holds them until then,
+      which slowed the reference model's training step by 1.2 to 1.6 ms (8 to 10%) even on the
+      steps not recorded. So `gradient_norms` reads them in a `record` without side effects, a
+      Case of its own that runs once the gradients are ready, and passes only its small results
+      on to the part that writes. (Holding the gradients at all still costs the optimizer a little:
+      it cannot update in their buffers while that Case has not run.)
+    """
+    recording = tf.summary.should_record_summaries()
+    static = tf.get_static_value(recording)
+    if static is not None:
+        return record() if static else otherwise()
+
+    def recorded():
+        with tf.summary.record_if(True):
+            return record()
+
+    return cond_v2.indexed_case(
+        tf.cast(recording, tf.int32), [otherwise, recorded], lower_using_switch_merge=False
+    )
 
 
 # --- State kept between calls ------------------------------------------------------------------
@@ -308,50 +356,65 @@ def _combine_replicas(tensors: list, reduction: str) -> list:
 
     tf.summary records on replica 0 only, but each replica holds its part of the batch: gradients are
     summed (`reduction="sum"`; with the loss scaled by the global batch size, as Keras and
-    `tf.nn.compute_average_loss` do, the sum is the single-device gradient) and batches concatenated
-    (`"gather"`). Collectives must run on every replica or on none, and MirroredStrategy forbids them
-    under a `tf.cond` inside a replica, so the replicas meet in a `merge_call` and reduce there only
-    when the `tf.summary.record_if` condition holds: nothing is exchanged on the other steps. The
-    condition must therefore be the same on every replica and worker; whether a worker has a writer
-    does not matter (a worker without one still takes part). None entries pass through;
-    `tf.IndexedSlices` are made dense. Outside a multi-replica context `tensors` come back unchanged.
+    `tf.nn.compute_average_loss` do, the sum is the single-device gradient; the sum of
+    `tf.IndexedSlices` is their concatenation) and batches concatenated (`"gather"`). Collectives
+    must run on every replica or on none, and MirroredStrategy forbids them under a `tf.cond` inside
+    a replica, so the replicas meet in a `merge_call` and exchange there only when the
+    `tf.summary.record_if` condition holds: nothing is exchanged on the other steps. The condition
+    must therefore be the same on every replica and worker; whether a worker has a writer does not
+    matter (a worker without one still takes part). None entries pass through. Outside a
+    multi-replica context `tensors` come back unchanged.
     """
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return tensors
-    present = [i for i, t in enumerate(tensors) if t is not None]
     condition = summary_ops_v2._summary_state.is_recording
     condition = condition() if callable(condition) else condition
     recording = tf.cast(True if condition is None else condition, tf.bool)
+    # (tensor, how) for each part to exchange; a tf.IndexedSlices is two parts, values and indices.
+    parts = []
+    for t in tensors:
+        if isinstance(t, tf.IndexedSlices):
+            parts += [(t.values, "gather"), (t.indices, "gather")]
+        elif t is not None:
+            parts.append((tf.convert_to_tensor(t), reduction))
 
     def merge(strategy, recording, values):
         def combined():
-            if reduction == "sum":
-                return [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in values]
-            return [strategy.gather(v, axis=0) for v in values]
+            return [
+                strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                if how == "sum"
+                else strategy.gather(v, axis=0)
+                for v, (_, how) in zip(values, parts)
+            ]
 
         def local():
             return [strategy.experimental_local_results(v)[0] for v in values]
 
         return tf.cond(strategy.experimental_local_results(recording)[0], combined, local)
 
-    values = [tf.convert_to_tensor(tensors[i]) for i in present]
-    combined = context.merge_call(merge, args=(recording, values)) if values else []
-    result = list(tensors)
-    for i, value in zip(present, combined):
-        result[i] = value
+    values = [t for t, _ in parts]
+    exchanged = iter(context.merge_call(merge, args=(recording, values)) if values else [])
+    result = []
+    for t in tensors:
+        if isinstance(t, tf.IndexedSlices):
+            result.append(tf.IndexedSlices(next(exchanged), next(exchanged), t.dense_shape))
+        else:
+            result.append(None if t is None else next(exchanged))
     return result
 
 
 def _replica_local_variable(next_creator, **kwargs):
-    """Variable creator for the ops' state: under a strategy, one copy per replica, never synced.
+    """Variable creator for the ops' state: a plain variable, even under a distribution strategy.
 
-    Only replica 0 records, so its state must not be a MirroredVariable, whose update would wait for
-    the other replicas; outside a strategy this is a plain variable.
+    The state is the recording replica's own. A strategy's variable would synchronise: updating a
+    MirroredVariable waits for every replica, and MultiWorkerMirroredStrategy broadcasts each new
+    variable's initial value from the chief, a collective that fails as soon as workers create
+    different states (a worker without a writer keeps other state than the chief). So the
+    strategy's creator (and any other) is skipped; TensorFlow has no public way to do that.
     """
-    kwargs["synchronization"] = tf.VariableSynchronization.ON_READ
-    kwargs["aggregation"] = tf.VariableAggregation.ONLY_FIRST_REPLICA
-    return next_creator(**kwargs)
+    del next_creator
+    return resource_variable_ops.ResourceVariable(**kwargs)
 
 
 class _Streaks:
@@ -389,7 +452,9 @@ class _OpState:
         self._variables = [weakref.ref(v) for v in variables]
         self.writer: weakref.ref | None = None
         self.layout = layout
-        self.sizes = tf.constant(sizes, tf.float64)
+        # Constants are numpy, made graph constants where used: a tensor made here would be an input
+        # of every call of the caller's tf.function, recorded or not (~1.5 us each).
+        self.sizes = np.array(sizes, np.float64)
         self.streaks = _Streaks(len(layout), conditions)
         self.records = tf.Variable(tf.constant(0, tf.int64), trainable=False)
         self.first_step = tf.Variable(tf.constant(_NAN, tf.float64), trainable=False)
@@ -421,7 +486,8 @@ class _OpState:
     def since_record(self, since: tf.Tensor) -> tf.Tensor:
         """The since tag's tensor: condition streaks, then each row's size and the first step."""
         rows = len(self.layout)
-        return tf.concat([since, self.sizes[:, None], tf.fill([rows, 1], self.first_step)], axis=1)
+        sizes = tf.constant(self.sizes[:, None])
+        return tf.concat([since, sizes, tf.fill([rows, 1], self.first_step)], axis=1)
 
 
 def _variables_layout(variables: Sequence[Any]) -> list[list[str]]:
@@ -458,52 +524,32 @@ def _scatter(count: int, parts: list, fill: float = 0.0) -> tf.Tensor:
 class _GradientState(_OpState):
     """State and record of `gradient_norms`."""
 
-    SINCE_PREVIOUS = (False,) * 6
+    SINCE_PREVIOUS = (False,) * 7
 
     def __init__(self, variables: Sequence[Any]):
         self.var_sizes = [int(v.shape.num_elements()) for v in variables]
-        self.var_shapes = [tf.TensorShape(v.shape) for v in variables]
-        self.units = tf.constant([float(v.shape[-1]) if v.shape.rank else 1.0 for v in variables])
+        # Rows of the kernels (rank 2 or more), first to last, for the condition "through depth".
+        self.kernel_rows = [1 + i for i, v in enumerate(variables) if v.shape.rank >= 2]
+        self.units = np.array([v.shape[-1] if v.shape.rank else 1 for v in variables], np.float32)
         sizes = [float(sum(self.var_sizes))] + [float(n) for n in self.var_sizes]
-        super().__init__(variables, _variables_layout(variables), sizes, 6)
+        super().__init__(variables, _variables_layout(variables), sizes, 7)
 
-    def record(self, gradients: list, step: tf.Tensor, records: tf.Tensor, first: tf.Tensor):
-        count = len(gradients)
-        # Plain gradients go through shape groups (a few ops per shape); sparse ones one by one.
-        # (tf.is_tensor is True for tf.IndexedSlices too.)
-        sparse = [i for i, g in enumerate(gradients) if isinstance(g, tf.IndexedSlices)]
-        plain = [i for i, g in enumerate(gradients) if g is not None and i not in sparse]
-        given = plain + sparse
-        dense = {i: _dense_gradient(gradients[i]) for i in given}
-        # A gradient traced with an unknown shape has its variable's (checked compatible on entry).
-        for i in plain:
-            if not dense[i].shape.is_fully_defined():
-                dense[i] = tf.ensure_shape(dense[i], self.var_shapes[i])
-        groups = ShapeGroups([dense[i].shape for i in plain])
-        stacked = groups.stacked([dense[i] for i in plain])
-        per_var_sq = _scatter(
-            count,
-            [(plain, groups.per_item([_rows_norm_sq(x) for x in stacked]))]
-            + [([i], 2.0 * tf.nn.l2_loss(dense[i])[None]) for i in sparse],
-        )
-        zero_units = _scatter(
-            count,
-            [(plain, groups.per_item([_rows_zero_fraction(x) for x in stacked]))],
-            fill=_NAN,
-        )
-        norm_sq = _with_total(per_var_sq)
-        norms = tf.sqrt(norm_sq)
-        # Counting NaN/Inf costs a pass over every gradient: pay it only when the norm is not finite.
-        nonfinite = tf.cond(
-            tf.math.is_finite(norm_sq[0]),
-            lambda: tf.zeros([count + 1]),
-            lambda: _with_total(
-                _scatter(count, [(given, tf.stack([_count_nonfinite(dense[i]) for i in given]))])
-            ),
-        )
-        zero_units = tf.concat([[_model_zero_fraction(zero_units, self.units)], zero_units], axis=0)
+    def record(
+        self,
+        stats: tf.Tensor,
+        none: list[bool],
+        step: tf.Tensor,
+        records: tf.Tensor,
+        first: tf.Tensor,
+    ):
+        per_var_sq, zero_units, nonfinite = tf.unstack(stats)
+        norms = tf.sqrt(_with_total(per_var_sq))
+        nonfinite = _with_total(nonfinite)
+        model_zero = _model_zero_fraction(zero_units, tf.constant(self.units))
+        zero_units = tf.concat([[model_zero], zero_units], axis=0)
 
-        missing = tf.constant([not given] + [g is None for g in gradients])
+        given = [i for i, is_none in enumerate(none) if not is_none]
+        missing = tf.constant([not given, *none])
         present_size = float(sum(self.var_sizes[i] for i in given))
         row_sizes = tf.constant([present_size] + [float(n) for n in self.var_sizes])
         rms = norms / tf.sqrt(tf.maximum(row_sizes, 1.0))
@@ -516,6 +562,7 @@ class _GradientState(_OpState):
                 usable & (rms < thresholds.LEVEL_VANISHING_GRAD_RMS),
                 usable & (rms > thresholds.LEVEL_EXPLODING_GRAD_RMS),
                 zero_units >= thresholds.LEVEL_DEAD_UNIT_FRACTION,
+                self._through_depth(rms),
             ],
             axis=1,
         )
@@ -530,6 +577,70 @@ class _GradientState(_OpState):
         )
         return values, holds
 
+    def _through_depth(self, rms: tf.Tensor) -> tf.Tensor:
+        """[rows] bool: on the model row, whether gradients vanish through depth (else False).
+
+        The first kernel's gradient RMS is under DEPTH_GRADIENT_RATIO times the last kernel's, and
+        between the vanishing level and DEPTH_FIRST_LAYER_RMS; with at least three kernels.
+        """
+        rows = rms.shape[0]
+        if len(self.kernel_rows) < 3:
+            return tf.zeros([rows], tf.bool)
+        first, last = rms[self.kernel_rows[0]], rms[self.kernel_rows[-1]]
+        holds = (
+            (last > 0)
+            & tf.math.is_finite(last)
+            & (first < thresholds.DEPTH_GRADIENT_RATIO * last)
+            & (first >= thresholds.LEVEL_VANISHING_GRAD_RMS)
+            & (first < thresholds.DEPTH_FIRST_LAYER_RMS)
+        )
+        return tf.concat([holds[None], tf.zeros([rows - 1], tf.bool)], axis=0)
+
+
+def _gradient_stats(gradients: list, shapes: list[tf.TensorShape]) -> tf.Tensor:
+    """[3, gradients] float32: each gradient's squared norm, zero fraction and NaN/Inf count.
+
+    None gradients read 0, NaN, 0. Reads the gradients only (no state): see `_when_recording`.
+    """
+    count = len(gradients)
+    # Plain gradients go through shape groups (a few ops per shape); sparse ones one by one.
+    # (tf.is_tensor is True for tf.IndexedSlices too.)
+    sparse = [i for i, g in enumerate(gradients) if isinstance(g, tf.IndexedSlices)]
+    plain = [i for i, g in enumerate(gradients) if g is not None and i not in sparse]
+    dense = {i: _dense_gradient(gradients[i]) for i in plain + sparse}
+    # A gradient traced with an unknown shape has its variable's (checked compatible on entry).
+    for i in plain:
+        if not dense[i].shape.is_fully_defined():
+            dense[i] = tf.ensure_shape(dense[i], shapes[i])
+    groups = ShapeGroups([dense[i].shape for i in plain])
+    stacked = groups.stacked([dense[i] for i in plain])
+    per_var_sq = _scatter(
+        count,
+        [(plain, groups.per_item([_rows_norm_sq(x) for x in stacked]))]
+        + [([i], 2.0 * tf.nn.l2_loss(dense[i])[None]) for i in sparse],
+    )
+    # Only small gradients are scanned for zeros; the others stay NaN.
+    zero_units = _scatter(
+        count,
+        [
+            ([plain[i] for i in group], _rows_zero_fraction(x))
+            for group, x in zip(groups.groups, stacked)
+            if x.shape[1] <= EXACT_MAX_SIZE
+        ],
+        fill=_NAN,
+    )
+    # Counting NaN/Inf costs a pass over every gradient: pay it only when the norm is not finite.
+    nonfinite = tf.cond(
+        tf.math.is_finite(tf.reduce_sum(per_var_sq)),
+        lambda: tf.zeros([count]),
+        lambda: _scatter(
+            count,
+            [(plain, groups.per_item([_rows_nonfinite(x) for x in stacked]))]
+            + [([i], _rows_nonfinite(dense[i][None])) for i in sparse],
+        ),
+    )
+    return tf.stack([per_var_sq, zero_units, nonfinite])
+
 
 def _dense_gradient(g: Any) -> tf.Tensor:
     """The gradient as float32; sparse slices summed over repeated indices (as the dense one is)."""
@@ -542,21 +653,20 @@ def _dense_gradient(g: Any) -> tf.Tensor:
 
 
 def _rows_norm_sq(x: tf.Tensor) -> tf.Tensor:
-    """Squared L2 norm of each row of [members, elements]; one fused kernel for a single member."""
+    """Squared L2 norm of each row of [members, elements], each in one fused pass."""
     if x.shape[0] == 1:
         return 2.0 * tf.nn.l2_loss(x)[None]
-    return tf.reduce_sum(tf.square(x), axis=1)
+    return tf.square(tf.math.reduce_euclidean_norm(x, axis=1))
 
 
 def _rows_zero_fraction(x: tf.Tensor) -> tf.Tensor:
     """Per row of [members, elements], the fraction of exactly-zero entries, for small gradients.
 
     Small gradients are mostly a layer's biases, one entry per unit: a unit whose bias gradient is
-    exactly zero got no gradient from the whole batch (a dead ReLU, a saturated unit). Large kernels
-    are not scanned, which would cost a second pass over the largest tensors (NaN there).
+    exactly zero got no gradient from the whole batch (a dead ReLU, a saturated unit). Gradients of
+    over `EXACT_MAX_SIZE` entries are not scanned, which would cost a second pass over the largest
+    tensors (NaN there).
     """
-    if x.shape[1] is None or x.shape[1] > EXACT_MAX_SIZE:
-        return tf.fill([tf.shape(x)[0]], _NAN)
     return tf.reduce_mean(tf.cast(tf.equal(x, 0.0), tf.float32), axis=1)
 
 
@@ -568,8 +678,10 @@ def _model_zero_fraction(zero_units: tf.Tensor, units: tf.Tensor) -> tf.Tensor:
     return tf.where(total > 0, dead / tf.maximum(total, 1.0), _NAN)
 
 
-def _count_nonfinite(x: tf.Tensor) -> tf.Tensor:
-    return tf.cast(tf.math.count_nonzero(~tf.math.is_finite(x)), tf.float32)
+def _rows_nonfinite(x: tf.Tensor) -> tf.Tensor:
+    """Per row of [members, ...], the number of NaN and Inf entries (float32)."""
+    bad = tf.cast(~tf.math.is_finite(x), tf.float32)
+    return tf.reduce_sum(tf.reshape(bad, [tf.shape(x)[0], -1]), axis=1)
 
 
 class _WeightState(_OpState):
@@ -608,7 +720,7 @@ class _WeightState(_OpState):
         change = tf.where(first, _NAN, change)
         nonfinite = tf.where(tf.math.is_finite(norms), 0.0, 1.0)
 
-        row_sizes = tf.cast(self.sizes, tf.float32)
+        row_sizes = tf.constant(self.sizes, tf.float32)
         ratio = change / tf.maximum(norms, thresholds.WEIGHT_RMS_FLOOR * tf.sqrt(row_sizes))
         usable = (row_sizes > 0) & ~first
         holds = tf.stack(
@@ -684,11 +796,22 @@ def _batch_stats(x: tf.Tensor) -> list[tf.Tensor]:
     """[spread, spread_max, scale, zero_spread_fraction, nonfinite, batch, fingerprint] of [B, U]."""
     batch = tf.shape(x)[0]
     finite = tf.reduce_all(tf.math.is_finite(x))
-    nonfinite = tf.cast(tf.math.count_nonzero(~tf.math.is_finite(x)), tf.float32)
     # Exactly constant units are found by comparison: the mean of equal floats need not equal them.
-    constant = tf.reduce_all(tf.equal(x, x[:1]), axis=0)
-    std = tf.where(constant, 0.0, tf.math.reduce_std(x, axis=0))
-    rms = tf.sqrt(tf.reduce_mean(tf.square(x), axis=0))
+    # (max and min propagate NaN, so a unit with a NaN is not constant.)
+    constant = tf.equal(tf.reduce_max(x, axis=0), tf.reduce_min(x, axis=0))
+    mean = tf.reduce_mean(x, axis=0)
+    variance = tf.reduce_mean(tf.math.squared_difference(x, mean), axis=0)
+    std = tf.where(constant, 0.0, tf.sqrt(variance))
+    # Non-finite batches are rare: count their entries, and take the mean square the direct way
+    # (variance + mean^2 saves that pass otherwise, but inf - inf is NaN).
+    nonfinite, mean_square = tf.cond(
+        finite,
+        lambda: (tf.constant(0.0), variance + tf.square(mean)),
+        lambda: (
+            tf.reduce_sum(tf.cast(~tf.math.is_finite(x), tf.float32)),
+            tf.reduce_mean(tf.square(x), axis=0),
+        ),
+    )
     several = batch >= 2
     undefined = tf.constant(_NAN)
     spread = tf.where(several, tf.reduce_mean(std), undefined)
@@ -698,7 +821,7 @@ def _batch_stats(x: tf.Tensor) -> list[tf.Tensor]:
     return [
         spread,
         spread_max,
-        tf.reduce_mean(rms),
+        tf.reduce_mean(tf.sqrt(mean_square)),
         zero_frac,
         nonfinite,
         tf.cast(batch, tf.float32),

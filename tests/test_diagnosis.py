@@ -260,6 +260,24 @@ def test_vanishing_everywhere_is_an_error_and_in_part_a_warning():
     assert first_cause(found) == "deep_saturating"
 
 
+def test_vanishing_through_depth_is_dated_by_the_writer_and_names_the_early_kernels():
+    # Kernels "8x16" (RMS 1e-5) and "16x1" (RMS 0.025), plus a third kernel row so there are three.
+    rows = (Row(MODEL_ROW),) + tuple(
+        Row(n, s, "float32") for n, s in zip((*VARIABLES, "model/out/kernel"), (*SHAPES, "1x1"))
+    )
+    sizes = (*SIZES, 1.0)
+    norms = [0.1, 1e-5 * math.sqrt(128), 0.01, 0.1, 0.01, 0.5]
+    depth = make_series(GRADIENTS, {"norm": norms}, {"depth": [40, *[NAN] * 5]}, rows, sizes)
+    found = finding(verdict(depth, healthy_weights()), "vanishing_gradients")
+    assert (found.severity, found.since_step) == ("warning", 40)
+    assert found.targets == [VARIABLES[0]]
+    assert found.evidence["first_to_last_ratio"] == pytest.approx(2e-5)
+    healthy = make_series(GRADIENTS, {"norm": norms}, None, rows, sizes)
+    assert "vanishing_gradients" not in {
+        f.kind for f in verdict(healthy, healthy_weights()).findings
+    }
+
+
 def test_non_finite_is_stuck_from_its_first_step():
     grads = gradients([NAN] * 5, {"nonfinite": [40, 40, 50, 40, 40]})
     found = finding(verdict(grads, healthy_weights()), "non_finite")

@@ -93,9 +93,7 @@ def test_verdicts_do_not_depend_on_how_many_points_tensorboard_kept(logdir, repo
         got = thinned[name]
         assert got.status == full.status, name
         for a, b in zip(got.findings, full.findings, strict=True):
-            assert (a.kind, a.severity, a.targets) == (b.kind, b.severity, b.targets), name
-            if b.exact_since:
-                assert a.to_json() == b.to_json(), name
+            assert a.to_json() == b.to_json(), name
 
 
 def test_the_command_line_gives_the_same_verdicts_from_one_point_per_tag(logdir, reports):

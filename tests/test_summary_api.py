@@ -397,6 +397,28 @@ def test_none_gradient_is_recorded_as_missing(writer, logdir):
     assert steps(points["gradients/since"]) == [0]
 
 
+def test_vanishing_through_depth_is_tracked_on_the_model_row_from_its_first_record(writer, logdir):
+    """First kernel's gradient RMS 1e-5 against the last one's 1: the model row holds it."""
+    kernels = [tf.Variable(tf.ones([4, 4]), name=f"k{i}") for i in range(3)]
+    biases = [tf.Variable(tf.ones([4]), name=f"b{i}") for i in range(3)]
+    variables = [v for pair in zip(kernels, biases) for v in pair]
+
+    def record(step, first_rms):
+        grads = [tf.fill(v.shape, rms) for v, rms in zip(variables, [first_rms, 1, 1, 1, 1, 1])]
+        with writer.as_default():
+            summary.gradient_norms(grads, variables, step=step)
+
+    record(0, 1.0)  # healthy
+    for step in (10, 20, 30):
+        record(step, 1e-5)
+    depth = since_column(written_by_tag(writer, logdir)["gradients/since"], GRADIENTS, "depth")
+    assert depth[0] == 10
+    assert np.isnan(depth[1:]).all()
+    record(40, 1e-2)  # recovered: the streak ends
+    depth = since_column(written_by_tag(writer, logdir)["gradients/since"], GRADIENTS, "depth")
+    assert np.isnan(depth).all()
+
+
 def test_layout_names_are_keras_paths_with_shape_dtype_and_trainable(writer, logdir):
     model = keras.Sequential(
         [

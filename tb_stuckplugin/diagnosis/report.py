@@ -31,11 +31,7 @@ KINDS = (
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    """One thing wrong with a run: what, where, since when, the numbers, and what to check.
-
-    `exact_since` (not part of the JSON) says whether `since_step` is the start of a streak the
-    writer tracked, exact whatever TensorBoard kept, or was dated from the points TensorBoard kept.
-    """
+    """One thing wrong with a run: what, where, since when, the numbers, and what to check."""
 
     kind: str
     severity: str
@@ -44,7 +40,6 @@ class Finding:
     evidence: dict[str, Any]
     message: str
     causes: list[dict[str, str]]
-    exact_since: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {

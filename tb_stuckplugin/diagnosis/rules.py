@@ -2,10 +2,7 @@
 
 Every verdict is made from the latest point of each tag (the values and the since record), which
 TensorBoard always keeps: conditions tracked by the writer carry the step their streak began, so a
-finding's `since_step` is exact whatever TensorBoard downsampled. One rule compares values across
-variables (vanishing through depth): it decides from the latest values too, but dates its start from
-the points TensorBoard kept, so its `since_step` is only as precise as those points
-(`Finding.exact_since` is False there).
+finding's `since_step` is exact whatever TensorBoard downsampled.
 
 Causes are ordered by the evidence (`Context`): the same symptom points at a zero initialisation
 when the weights are exactly zero, at saturated units when the inputs are unscaled, at a softmax
@@ -88,7 +85,7 @@ class Context:
             gradient_variables.update(row.name for row in series.rows[1:])
             all_missing |= len(series.rows) > 1 and bool(missing[1:].all())
             units_dead |= bool((zero | dead)[1:].any())
-            vanishing |= bool((stalled & ~zero)[1:].any()) or _depth_ratio(series) is not None
+            vanishing |= bool((stalled & ~zero)[1:].any()) or _through_depth(series)
         weight_names, zero_weights = set(), set()
         for series in run.of_op(WEIGHTS):
             trainable = np.array([False] + [row.trainable for row in series.rows[1:]])
@@ -149,16 +146,6 @@ def _layer(name: str) -> str:
 
 def _layers(names: list[str]) -> str:
     return ", ".join(sorted({_layer(n) for n in names}))
-
-
-def _trailing_start(series: Series, holds: np.ndarray) -> int | None:
-    """First step of the trailing run of kept points where `holds` ([points] bool) is true."""
-    if not holds.size or not holds[-1]:
-        return None
-    start = len(holds) - 1
-    while start > 0 and holds[start - 1]:
-        start -= 1
-    return int(series.steps[start])
 
 
 def _plural(count: int, word: str) -> str:
@@ -319,50 +306,33 @@ def _zero_gradient_causes(context: Context) -> list[str]:
     return keys
 
 
-def _depth_ratio(series: Series) -> tuple[float, float, float] | None:
-    """(first/last kernel gradient RMS, first, last) at the latest record if gradients vanish
-    through depth (AutoTrainer's rule), None otherwise or when the first kernel is below the
-    vanishing level (the per-variable rule reports that)."""
-    kernels = [i for i, row in enumerate(series.rows) if i and "x" in row.shape]
-    if len(kernels) < 3:
-        return None
-    rms = _rms(series)
-    first, last = rms[kernels[0]], rms[kernels[-1]]
-    if not (np.isfinite(first) and np.isfinite(last) and last > 0):
-        return None
-    ratio = first / last
-    if (
-        ratio < thresholds.DEPTH_GRADIENT_RATIO
-        and thresholds.LEVEL_VANISHING_GRAD_RMS <= first < thresholds.DEPTH_FIRST_LAYER_RMS
-    ):
-        return ratio, first, last
-    return None
+def _through_depth(series: Series) -> bool:
+    """Whether the writer saw gradients vanish through depth at the latest record (model row)."""
+    return bool(np.isfinite(series.since_of("depth")[0]))
 
 
 def vanishing_through_depth(series: Series) -> list[Finding]:
     """Early kernels get far smaller gradients than the last one (AutoTrainer's depth rule).
 
-    Decided at the latest record; dated from the kept points (`exact_since` False).
+    The writer decides it (first kernel's gradient RMS under DEPTH_GRADIENT_RATIO times the last
+    kernel's, and under DEPTH_FIRST_LAYER_RMS but not vanishing itself, which the per-variable rule
+    reports) and dates it; the latest values give the evidence.
     """
-    depth = _depth_ratio(series)
-    if depth is None:
+    if not _through_depth(series):
         return []
-    ratio, first, last = depth
     kernels = [i for i, row in enumerate(series.rows) if i and "x" in row.shape]
     rms = _rms(series)
+    first, last = rms[kernels[0]], rms[kernels[-1]]
+    ratio = first / last
     names = [
         series.rows[i].name for i in kernels if rms[i] < thresholds.DEPTH_GRADIENT_RATIO * last
     ]
-    rms_all = series.value("norm") / np.sqrt(_sizes(series))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = rms_all[:, kernels[0]] / rms_all[:, kernels[-1]]
-        start = _trailing_start(series, ratios < thresholds.DEPTH_GRADIENT_RATIO)
     return [
         Finding(
             "vanishing_gradients",
             WARNING,
             names,
-            start,
+            int(series.since_of("depth")[0]),
             {
                 "first_to_last_ratio": _round(ratio),
                 "first_rms": _round(first),
@@ -371,7 +341,6 @@ def vanishing_through_depth(series: Series) -> list[Finding]:
             f"Gradients vanish through depth: the first layer's are {_round(ratio):g} times the "
             f"last layer's, so {_plural(len(names), 'early kernel')} barely learn.",
             causes("deep_saturating", "saturated_inputs"),
-            exact_since=False,
         )
     ]
 
