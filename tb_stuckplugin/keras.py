@@ -215,9 +215,9 @@ class StuckMonitor(keras.callbacks.Callback):
         """`model.train_step` followed by the weight and output records (or the XLA capture)."""
         self._captured = None
         logs = self._original_train_step(data)
-        x = keras.utils.unpack_x_y_sample_weight(data)[0]
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         if self._jit:
-            logs = self._with_captured(logs, x)
+            logs = self._with_captured(logs, x, y)
         else:
             with self._recording() as recording:
                 summary.weight_deltas(self._weights)
@@ -227,7 +227,7 @@ class StuckMonitor(keras.callbacks.Callback):
                         lambda: _batch_matrix(self.model(x, training=False)),
                         lambda: tf.zeros([0, 0]),
                     )
-                    summary.output_spread(outputs, inputs=_numeric(x))
+                    summary.output_spread(outputs, inputs=_numeric(x), labels=_numeric(y))
         self._step.assign_add(1)
         return logs
 
@@ -255,13 +255,16 @@ class StuckMonitor(keras.callbacks.Callback):
 
         return train_function_recording_outside
 
-    def _with_captured(self, logs: Any, x: Any) -> dict:
-        """The step's logs plus the gradients (still loss-scaled) and inputs, as extra outputs."""
+    def _with_captured(self, logs: Any, x: Any, y: Any) -> dict:
+        """The step's logs plus the gradients (still loss-scaled), inputs and labels, as extra
+        outputs."""
         if not isinstance(logs, dict):
             raise TypeError(
                 f"under jit_compile, StuckMonitor needs train_step to return a dict, got {type(logs)}"
             )
         captured = {"inputs": x}
+        if _numeric(y) is not None:
+            captured["labels"] = y
         if self._captured is not None:
             grads, variables, scale = self._captured
             present = [i for i, g in enumerate(grads) if g is not None]
@@ -284,7 +287,8 @@ class StuckMonitor(keras.callbacks.Callback):
             if self.record_outputs:
                 x = captured["inputs"]
                 outputs = _batch_matrix(self.model(x, training=False))
-                summary.output_spread(outputs, inputs=_numeric(x))
+                labels = _numeric(captured.get("labels"))
+                summary.output_spread(outputs, inputs=_numeric(x), labels=labels)
 
     # --- Writing and stopping ------------------------------------------------------------------
 

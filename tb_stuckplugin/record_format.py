@@ -63,9 +63,9 @@ SINCE_FIELDS = {
         "first_step",
     ),
     WEIGHTS: ("unchanged", "slow", "nonfinite", "size", "first_step"),
-    OUTPUTS: ("constant", "invariant", "repeated", "nonfinite", "size", "first_step"),
+    OUTPUTS: ("constant", "invariant", "repeated", "nonfinite", "collapsed", "size", "first_step"),
 }
 
 LAYOUT_FIELDS = ("name", "shape", "dtype", "trainable")
-OUTPUT_ROWS = ("outputs", "inputs")
+OUTPUT_ROWS = ("outputs", "inputs", "labels")
 MODEL_ROW = "(all variables)"

@@ -106,39 +106,41 @@ def weight_deltas(variables: Sequence[Any], step: Any = None, name: str = "weigh
 
 @_not_converted
 def output_spread(
-    outputs: Any, step: Any = None, inputs: Any = None, name: str = "outputs"
+    outputs: Any, step: Any = None, inputs: Any = None, name: str = "outputs", labels: Any = None
 ) -> tf.Tensor:
-    """Write how much the model's outputs (and, if given, its inputs) vary across the batch.
+    """Write how much the model's outputs (and, if given, its inputs and labels) vary across the batch.
 
     The spread of each output unit is its standard deviation over the batch (units: all axes but the
     first); the record holds the mean and largest spread, the mean RMS (for scale), and the fraction
     of units that are exactly constant. With `inputs`, the same for the inputs, so that "inputs vary,
-    outputs do not" is told apart from "the batch is one repeated example".
+    outputs do not" is told apart from "the batch is one repeated example". With `labels` (targets
+    with as many units as the outputs: regression targets, one-hot or 0/1 labels), the same for
+    them, so that outputs that collapsed to about one value (the mean, the majority class) are
+    told apart from outputs that vary as little as the labels do.
 
     Args:
       outputs: the model's outputs for a batch, a tensor whose first axis is the batch.
       step: the step to record at; defaults to `tf.summary.experimental.get_step()`.
       inputs: optional; the inputs of the same batch, a tensor or a nest (dict, list) of tensors.
       name: the summary name.
+      labels: optional; the labels (targets) of the same batch, a tensor or a nest of tensors.
 
     Returns:
       A bool scalar tensor, True if the summary was written.
     """
     outputs = _check_batch("outputs", outputs)
-    if inputs is not None:
-        inputs = [_check_batch("inputs", x) for x in tf.nest.flatten(inputs)]
-        if not inputs:
-            raise ValueError("inputs is an empty nest: pass None or at least one tensor")
-        _check_same_batch("inputs", inputs)
-    outputs, *inputs = _combine_replicas([outputs, *(inputs or [])], "gather")
-    inputs = inputs or None
+    inputs = _check_nest("inputs", inputs)
+    labels = _check_nest("labels", labels)
+    given = [outputs, *inputs, *labels]
+    outputs, *rest = _combine_replicas(given, "gather")
+    inputs, labels = rest[: len(inputs)] or None, rest[len(inputs) :] or None
     return _write(
         record_format.OUTPUTS,
         name,
         step,
         (),
         _OutputState,
-        lambda st, *a: st.record(outputs, inputs, *a),
+        lambda st, *a: st.record(outputs, inputs, labels, *a),
     )
 
 
@@ -213,6 +215,17 @@ def _check_batch(arg: str, x: Any) -> tf.Tensor:
     if x.shape.rank == 0:
         raise ValueError(f"{arg} must have a batch axis first, got a scalar")
     return x
+
+
+def _check_nest(arg: str, nest: Any) -> list[tf.Tensor]:
+    """The tensors of an optional nest of batches (empty for None), checked like `_check_batch`."""
+    if nest is None:
+        return []
+    tensors = [_check_batch(arg, x) for x in tf.nest.flatten(nest)]
+    if not tensors:
+        raise ValueError(f"{arg} is an empty nest: pass None or at least one tensor")
+    _check_same_batch(arg, tensors)
+    return tensors
 
 
 def _check_same_batch(arg: str, tensors: list[tf.Tensor]) -> None:
@@ -742,12 +755,12 @@ class _WeightState(_OpState):
 class _OutputState(_OpState):
     """State and record of `output_spread`."""
 
-    # constant, invariant, nonfinite: about this batch; repeated: the same as the previous one.
-    SINCE_PREVIOUS = (False, False, True, False)
+    # constant, invariant, nonfinite, collapsed: about this batch; repeated: the same as the previous.
+    SINCE_PREVIOUS = (False, False, True, False, False)
 
     def __init__(self, variables: Sequence[Any]):
         layout = [[row, "", "", ""] for row in record_format.OUTPUT_ROWS]
-        super().__init__(variables, layout, [_NAN, _NAN], 4)
+        super().__init__(variables, layout, [_NAN] * len(layout), 5)
         self.previous_fingerprint = tf.Variable(
             tf.fill([2], tf.constant(_NAN, tf.float64)), trainable=False
         )
@@ -756,34 +769,55 @@ class _OutputState(_OpState):
         self,
         outputs: tf.Tensor,
         inputs: list | None,
+        labels: list | None,
         step: tf.Tensor,
         records: tf.Tensor,
         first: tf.Tensor,
     ):
-        out = _batch_stats(_as_units(outputs))
-        if inputs is None:
-            inp = [tf.constant(_NAN)] * 6 + [tf.constant(_NAN, tf.float64)]
-        else:
-            inp = _batch_stats(tf.concat([_as_units(x) for x in inputs], axis=1))
+        out = _as_units(outputs)
+        lab = None if labels is None else tf.concat([_as_units(x) for x in labels], axis=1)
+        stats = [_batch_stats(out), _optional_stats(inputs), _optional_stats(labels)]
         spread, spread_max, scale, zero_frac, nonfinite, batch, fingerprint = (
-            tf.stack([a, b]) for a, b in zip(out, inp)
+            tf.stack(row) for row in zip(*stats)
         )
-        repeated = ~first & tf.equal(fingerprint, self.previous_fingerprint)
-        self.previous_fingerprint.assign(fingerprint)
+        # Repeated batches: of outputs and inputs (labels repeat by design in small datasets).
+        repeated = ~first & tf.equal(fingerprint[:2], self.previous_fingerprint)
+        self.previous_fingerprint.assign(fingerprint[:2])
+        repeated = tf.concat([repeated, [False]], axis=0)
         several = batch >= 2
+        # Collapsed: the outputs vary far less than labels of as many units (outputs row only).
+        comparable = lab is not None and (
+            out.shape[1] is None or lab.shape[1] is None or out.shape[1] == lab.shape[1]
+        )
+        collapsed = tf.constant(False)
+        if comparable:
+            collapsed = (
+                tf.equal(tf.shape(out)[1], tf.shape(lab)[1])
+                & several[0]
+                & (spread[2] > 0)
+                & (spread[0] <= thresholds.LEVEL_COLLAPSED_SPREAD_RATIO * spread[2])
+            )
         holds = tf.stack(
             [
                 several & tf.equal(zero_frac, 1.0),
                 several & (spread <= thresholds.LEVEL_INVARIANT_RELATIVE_SPREAD * scale),
                 repeated,
                 nonfinite > 0,
+                tf.stack([collapsed, False, False]),
             ],
             axis=1,
         )
         values = _rows(
-            [spread, spread_max, scale, zero_frac, nonfinite, batch, tf.fill([2], records)]
+            [spread, spread_max, scale, zero_frac, nonfinite, batch, tf.fill([3], records)]
         )
         return values, holds
+
+
+def _optional_stats(tensors: list | None) -> list[tf.Tensor]:
+    """`_batch_stats` of the tensors side by side, or NaN when they were not given."""
+    if tensors is None:
+        return [tf.constant(_NAN)] * 6 + [tf.constant(_NAN, tf.float64)]
+    return _batch_stats(tf.concat([_as_units(x) for x in tensors], axis=1))
 
 
 def _as_units(x: tf.Tensor) -> tf.Tensor:

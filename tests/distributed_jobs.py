@@ -72,7 +72,7 @@ def custom_loop(strategy: tf.distribute.Strategy, logdir: str | None, learning_r
             stuckplugin.summary.gradient_norms(grads, model.trainable_variables)
             optimizer.apply(grads, model.trainable_variables)
             stuckplugin.summary.weight_deltas(model.weights)
-            stuckplugin.summary.output_spread(model(xb), inputs=xb)
+            stuckplugin.summary.output_spread(model(xb), inputs=xb, labels=yb)
 
     @tf.function
     def train_step(xb, yb):

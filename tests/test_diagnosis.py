@@ -95,9 +95,9 @@ def outputs(
 ) -> Series:
     rows = tuple(Row(name) for name in OUTPUT_ROWS)
     latest = {
-        "spread": [spread, 0.9 * input_scale],
-        "scale": [scale, input_scale],
-        "batch": [32, 32],
+        "spread": [spread, 0.9 * input_scale, NAN],
+        "scale": [scale, input_scale, NAN],
+        "batch": [32, 32, 32],
     }
     return make_series(OUTPUTS, latest, since, rows)
 
@@ -228,15 +228,25 @@ def test_invariant_outputs_causes_follow_the_evidence(
     spread, scale, weights_norm, input_scale, expected
 ):
     condition = "constant" if spread == 0 else "invariant"
-    out = outputs(spread, scale, {condition: [0, NAN]}, input_scale=input_scale)
+    out = outputs(spread, scale, {condition: [0, NAN, NAN]}, input_scale=input_scale)
     moving = weights([0.02, 0.01, 0.002, 0.01, 0.001], norm=weights_norm)
     found = finding(verdict(healthy_gradients(), moving, out), "invariant_outputs")
     assert (found.severity, found.since_step) == ("error", 0)
     assert first_cause(found) == expected
 
 
+def test_outputs_collapsed_against_the_labels_are_invariant_with_the_ratio_as_evidence():
+    out = outputs(0.02, 1.0, {"collapsed": [30, NAN, NAN]})
+    out.values[:, 2, VALUE_FIELDS[OUTPUTS].index("spread")] = 0.8  # the labels' spread
+    found = finding(verdict(healthy_gradients(), healthy_weights(), out), "invariant_outputs")
+    assert (found.severity, found.since_step) == ("error", 30)
+    assert found.evidence["output_to_label_spread"] == pytest.approx(0.025)
+    assert "0.025 times as much as the labels" in found.message
+    assert first_cause(found) == "collapse_to_constant"
+
+
 def test_one_repeated_example_is_a_degenerate_batch_not_invariant_outputs():
-    out = outputs(0.0, 0.3, {"constant": [0, 0]})
+    out = outputs(0.0, 0.3, {"constant": [0, 0, NAN]})
     report = verdict(healthy_gradients(), healthy_weights(), out)
     assert {f.kind for f in report.findings} == {"degenerate_batch"}
     assert report.status == "warning"
@@ -246,7 +256,7 @@ def test_dead_units_are_not_reported_for_a_batch_of_one_repeated_example():
     dead = gradients([0.5, 0.3, 0.05, 0.2, 0.1], {"dead_units": [NAN, NAN, 0, NAN, NAN]})
     alone = verdict(dead, healthy_weights(), outputs(0.5, 0.8))
     assert finding(alone, "dead_units").targets == [VARIABLES[1]]
-    one_example = verdict(dead, healthy_weights(), outputs(0.0, 0.3, {"constant": [0, 0]}))
+    one_example = verdict(dead, healthy_weights(), outputs(0.0, 0.3, {"constant": [0, 0, NAN]}))
     assert "dead_units" not in {f.kind for f in one_example.findings}
 
 

@@ -76,9 +76,9 @@ def test_summary_ops_in_strategy_run_write_what_one_device_writes(mirrored_jobs)
     distributed = read_run(mirrored_jobs / "ops_mirrored")
     single = read_run(mirrored_jobs / "ops_single")
     assert_same_records(distributed, single, LOOP_RECORDS, rtol=1e-5)
-    # The outputs are those of the global batch, gathered from both replicas.
+    # The outputs, inputs and labels are those of the global batch, gathered from both replicas.
     _, outputs = distributed["outputs"][0]
-    assert outputs[:, -2].tolist() == [16, 16]
+    assert outputs[:, -2].tolist() == [16, 16, 16]
 
 
 @pytest.mark.parametrize("job", ["float32", "mixed_float16", "sparse"])

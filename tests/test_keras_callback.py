@@ -170,12 +170,14 @@ def test_records_gradients_and_outputs_of_the_training_batches(tmp_path, data, s
     assert [step for step, _ in run["outputs"]] == recorded
     for step, values in run["outputs"]:
         b = step % STEPS_PER_EPOCH
-        xb = x[b * BATCH : (b + 1) * BATCH]
+        xb, yb = x[b * BATCH : (b + 1) * BATCH], y[b * BATCH : (b + 1) * BATCH]
         outputs = model(xb, training=False).numpy()
         spread = column(values, OUTPUTS, "spread")
         np.testing.assert_allclose(spread[0], np.std(outputs, axis=0).mean(), rtol=1e-5)
         np.testing.assert_allclose(spread[1], np.std(xb, axis=0).mean(), rtol=1e-5)
-        assert column(values, OUTPUTS, "batch").tolist() == [BATCH, BATCH]
+        labels = np.reshape(yb, (len(yb), -1)).astype(np.float64)
+        np.testing.assert_allclose(spread[2], np.std(labels, axis=0).mean(), rtol=1e-5)
+        assert column(values, OUTPUTS, "batch").tolist() == [BATCH] * 3
 
     assert [step for step, _ in run["weights"]] == recorded
 

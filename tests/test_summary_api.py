@@ -14,6 +14,7 @@ import tensorflow as tf
 from eventdata import written_by_tag, written_points
 
 from tb_stuckplugin import summary
+from tb_stuckplugin.diagnosis import thresholds
 from tb_stuckplugin.record_format import (
     GRADIENTS,
     MODEL_ROW,
@@ -551,6 +552,40 @@ def test_output_spread_matches_numpy(writer, logdir):
     np.testing.assert_array_equal(values[:, 6], 1)
 
 
+def test_labels_are_measured_like_the_inputs(writer, logdir):
+    rng = np.random.default_rng(1)
+    outputs = rng.normal(size=(8, 2)).astype(np.float32)
+    labels = [rng.normal(size=(8, 1)).astype(np.float32), rng.integers(0, 3, (8,))]
+    with writer.as_default():
+        summary.output_spread(tf.constant(outputs), step=0, labels=labels)
+    ((_, values),) = written_by_tag(writer, logdir)["outputs"]
+    flat_labels = np.concatenate([labels[0], labels[1][:, None].astype(np.float32)], axis=1)
+    np.testing.assert_allclose(values[2, :6], spread_stats(flat_labels), rtol=1e-5)
+    assert np.isnan(values[1, :6]).all()  # no inputs given
+
+
+def test_outputs_that_vary_far_less_than_the_labels_have_collapsed(writer, logdir):
+    labels = tf.random.stateless_normal([32, 1], [0, 7])
+    level = thresholds.LEVEL_COLLAPSED_SPREAD_RATIO
+    with writer.as_default():
+        # Outputs with half the labels' spread, then a tenth of the level: collapsed from step 2.
+        summary.output_spread(labels * 0.5, step=0, labels=labels)
+        summary.output_spread(labels * 0.5 + 1.0, step=1, labels=labels)
+        summary.output_spread(labels * (0.1 * level), step=2, labels=labels)
+    points = written_by_tag(writer, logdir)["outputs/since"]
+    np.testing.assert_array_equal(since_column(points, OUTPUTS, "collapsed"), [2, np.nan, np.nan])
+
+
+def test_labels_of_other_units_than_the_outputs_are_not_compared(writer, logdir):
+    """Class ids [batch] against logits [batch, 3]: spreads of different things."""
+    labels = tf.constant([0, 1, 2, 1] * 8)
+    outputs = tf.fill([32, 3], 0.5) + tf.random.stateless_normal([32, 3], [0, 8]) * 1e-4
+    with writer.as_default():
+        summary.output_spread(outputs, step=0, labels=labels)
+    points = written_by_tag(writer, logdir)["outputs/since"]
+    assert np.isnan(since_column(points, OUTPUTS, "collapsed")).all()
+
+
 def test_inputs_vary_but_outputs_do_not(writer, logdir):
     inputs = tf.random.stateless_normal([16, 5], [0, 1])
     outputs = tf.tile([[0.3, -1.0]], [16, 1])  # a model that ignores its input
@@ -558,10 +593,10 @@ def test_inputs_vary_but_outputs_do_not(writer, logdir):
         summary.output_spread(outputs, step=4, inputs=inputs)
     points = written_by_tag(writer, logdir)
     zero_fraction = value_column(points["outputs"], OUTPUTS, "zero_spread_fraction")[0]
-    np.testing.assert_array_equal(zero_fraction, [1.0, 0.0])
+    np.testing.assert_array_equal(zero_fraction, [1.0, 0.0, np.nan])
     since = points["outputs/since"]
-    np.testing.assert_array_equal(since_column(since, OUTPUTS, "constant"), [4, np.nan])
-    np.testing.assert_array_equal(since_column(since, OUTPUTS, "invariant"), [4, np.nan])
+    np.testing.assert_array_equal(since_column(since, OUTPUTS, "constant"), [4, np.nan, np.nan])
+    np.testing.assert_array_equal(since_column(since, OUTPUTS, "invariant"), [4, np.nan, np.nan])
 
 
 def test_batch_of_one_repeated_example_is_told_apart(writer, logdir):
@@ -572,9 +607,9 @@ def test_batch_of_one_repeated_example_is_told_apart(writer, logdir):
         summary.output_spread(outputs, step=4, inputs=inputs)
     points = written_by_tag(writer, logdir)
     zero_fraction = value_column(points["outputs"], OUTPUTS, "zero_spread_fraction")[0]
-    np.testing.assert_array_equal(zero_fraction, [1.0, 1.0])
+    np.testing.assert_array_equal(zero_fraction, [1.0, 1.0, np.nan])
     np.testing.assert_array_equal(
-        since_column(points["outputs/since"], OUTPUTS, "constant"), [4, 4]
+        since_column(points["outputs/since"], OUTPUTS, "constant"), [4, 4, np.nan]
     )
 
 
@@ -588,5 +623,6 @@ def test_same_batch_fed_again_is_repeated(writer, logdir):
     since = written_by_tag(writer, logdir)["outputs/since"]
     assert steps(since) == [0, 1, 3]
     # Repeated from step 1 on, dated from step 0, the batch it repeats.
-    np.testing.assert_array_equal(since[1][1][:, SINCE_FIELDS[OUTPUTS].index("repeated")], [0, 0])
-    np.testing.assert_array_equal(since_column(since, OUTPUTS, "repeated"), [np.nan, np.nan])
+    repeated = since[1][1][:, SINCE_FIELDS[OUTPUTS].index("repeated")]
+    np.testing.assert_array_equal(repeated, [0, 0, np.nan])
+    np.testing.assert_array_equal(since_column(since, OUTPUTS, "repeated"), [np.nan] * 3)

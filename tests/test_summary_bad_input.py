@@ -217,7 +217,7 @@ def test_batch_of_one_has_no_spread_and_no_condition(writer, logdir):
         )
     points = written_by_tag(writer, logdir)
     assert np.isnan(latest(points["outputs"], OUTPUTS, "spread")).all()
-    np.testing.assert_array_equal(latest(points["outputs"], OUTPUTS, "batch"), [1, 1])
+    np.testing.assert_array_equal(latest(points["outputs"], OUTPUTS, "batch"), [1, 1, np.nan])
     assert np.isnan(points["outputs/since"][-1][1][:, :4]).all()
 
 
@@ -254,6 +254,11 @@ def test_ragged_gradient():
         summary.gradient_norms([tf.ragged.constant([[1.0], [2.0, 3.0]])], [a], step=0)
 
 
+def test_labels_with_different_batch_sizes():
+    with pytest.raises(ValueError, match="labels must all have the same batch size"):
+        summary.output_spread(tf.ones([4, 2]), step=0, labels=(tf.ones([4, 1]), tf.ones([3, 1])))
+
+
 def test_inputs_with_different_batch_sizes():
     with pytest.raises(ValueError, match="inputs must all have the same batch size"):
         summary.output_spread(tf.ones([4, 2]), step=0, inputs=[tf.ones([4, 3]), tf.ones([5, 3])])
@@ -272,6 +277,10 @@ NOT_TENSORS = {
     "inputs string": (
         lambda v: summary.output_spread(tf.ones([2, 1]), step=0, inputs={"a": "x"}),
         "inputs",
+    ),
+    "labels string": (
+        lambda v: summary.output_spread(tf.ones([2, 1]), step=0, labels=["a", "b"]),
+        "labels",
     ),
     "name": (lambda v: summary.weight_deltas([v], step=0, name=""), "name"),
 }

@@ -38,6 +38,7 @@ def separations(runs):
         "LEVEL_EXPLODING_GRAD_RMS",
         "LEVEL_DEAD_UNIT_FRACTION",
         "LEVEL_INVARIANT_RELATIVE_SPREAD",
+        "LEVEL_COLLAPSED_SPREAD_RATIO",
         "DEPTH_GRADIENT_RATIO",
         "UNSCALED_INPUT_RMS",
     ],

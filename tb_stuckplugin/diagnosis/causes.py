@@ -101,7 +101,7 @@ CAUSES: dict[str, tuple[str, str]] = {
         "Use losses with from_logits=True instead of log(softmax); add a small epsilon.",
     ),
     "bad_inputs": (
-        "The inputs contain NaN or Inf values.",
+        "The inputs or the labels contain NaN or Inf values.",
         "Check the data pipeline: np.isfinite(x).all() on a few batches.",
     ),
     "float16_overflow": (

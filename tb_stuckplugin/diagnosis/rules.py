@@ -177,7 +177,7 @@ def non_finite(all_series: list[Series]) -> list[Finding]:
             continue
         if series.op == OUTPUTS:
             rows = [f"{series.tag}:{row.name}" for row, h in zip(series.rows, held) if h]
-            inputs_bad |= bool(held[1])
+            inputs_bad |= bool(held[1:].any())
         else:
             rows = _names(series, held) or [series.rows[0].name]
         targets += rows
@@ -516,21 +516,29 @@ def frozen_at_init(series: Series) -> list[Finding]:
 
 
 def output_findings(series: Series, context: Context) -> list[Finding]:
-    """Outputs that do not vary with the input; batches that repeat or hold one example."""
+    """Outputs that do not vary with the input; batches that repeat or hold one example.
+
+    Outputs are stuck when they are (almost) the same for every example of the batch, relative to
+    their own size, or, when labels were logged, relative to the labels' spread (collapsed).
+    """
     found = []
     constant = streak_since(series, "constant", thresholds.MIN_STREAK_RECORDS)
     invariant = streak_since(series, "invariant", thresholds.MIN_STREAK_RECORDS)
     repeated = streak_since(series, "repeated", thresholds.MIN_STREAK_RECORDS)
+    collapsed = streak_since(series, "collapsed", thresholds.MIN_STREAK_RECORDS)
     spread, scale = series.latest("spread"), series.latest("scale")
     with np.errstate(invalid="ignore", divide="ignore"):
         relative = spread / scale
     inputs_constant = _held(constant[1:2]).any() or _held(invariant[1:2]).any()
-    outputs_stuck = _held(constant[:1]).any() or _held(invariant[:1]).any()
+    stuck_since = np.fmin(np.fmin(constant[0], invariant[0]), collapsed[0])
+    outputs_stuck = bool(np.isfinite(stuck_since))
     evidence = {
         "output_relative_spread": _round(float(relative[0])),
         "input_relative_spread": _round(float(relative[1])),
         "output_scale": _round(float(scale[0])),
     }
+    if _held(collapsed[:1]).any():
+        evidence["output_to_label_spread"] = _round(float(spread[0] / spread[2]))
     if outputs_stuck and inputs_constant:
         first = int(np.nanmin([constant[1], invariant[1]]))
         found.append(
@@ -546,9 +554,20 @@ def output_findings(series: Series, context: Context) -> list[Finding]:
             )
         )
     elif outputs_stuck:
-        first = int(np.nanmin([constant[0], invariant[0]]))
+        first = int(stuck_since)
         exactly = bool(_held(constant[:1]).any())
-        how = "exactly the same" if exactly else "almost the same"
+        if _held(invariant[:1]).any() or exactly:
+            how = "exactly the same" if exactly else "almost the same"
+            message = (
+                f"Outputs are {how} for every input since step {first}: the model ignores its "
+                "input."
+            )
+        else:
+            message = (
+                f"Outputs vary {evidence['output_to_label_spread']:.2g} times as much as the "
+                f"labels since step {first}: the model predicts about the same value for every "
+                "input."
+            )
         found.append(
             Finding(
                 "invariant_outputs",
@@ -556,8 +575,7 @@ def output_findings(series: Series, context: Context) -> list[Finding]:
                 [series.tag],
                 first,
                 evidence,
-                f"Outputs are {how} for every input since step {first}: the model ignores its "
-                "input.",
+                message,
                 causes(*_invariant_causes(exactly, float(scale[0]), context)),
             )
         )

@@ -55,6 +55,14 @@ WEIGHT_RMS_FLOOR = 1e-3
 # Anchor: TFCheck, variance across the batch exactly 0 for 5 checks.
 LEVEL_INVARIANT_RELATIVE_SPREAD = 3e-3
 
+# Spread of the outputs across the batch over the labels' spread (mean per-unit std of each, when
+# output_spread is given labels with as many units as the outputs) at or below which the model has
+# "collapsed" to about one prediction for every input (the labels' mean, the majority class).
+# Scenarios: healthy runs never hold below 9.8e-2 (deep_relu); mse_broadcast's outputs
+# shrink to 1.5e-2 of the labels' spread. Middle (geometric): 3.8e-2.
+# Anchor: none; the detectors we know do not compare outputs with the labels.
+LEVEL_COLLAPSED_SPREAD_RATIO = 0.04
+
 # --- Diagnosis ---------------------------------------------------------------------------------
 
 # A condition must hold at this many consecutive recorded steps before it is reported.

@@ -25,7 +25,7 @@ def train(monitor: harness.Monitor) -> None:
             loss = harness.mse(y, predictions)
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients, variables))
-        monitor.record(step, gradients, variables, model.weights, predictions, x)
+        monitor.record(step, gradients, variables, model.weights, predictions, x, labels=y)
 
     data = harness.batches(*harness.regression())
     for step in range(harness.STEPS):

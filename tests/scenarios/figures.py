@@ -86,6 +86,13 @@ def relative_spread(run: RunData) -> np.ndarray:
         return (series.value("spread") / series.value("scale"))[:, 0]
 
 
+def label_spread_ratio(run: RunData) -> np.ndarray:
+    """[records]: the outputs' spread across the batch over the labels' (NaN without labels)."""
+    spread = _one(run, OUTPUTS).value("spread")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return spread[:, 0] / spread[:, 2]
+
+
 def input_scale(run: RunData) -> np.ndarray:
     """[records]: the inputs' RMS."""
     return _one(run, OUTPUTS).value("scale")[:, 1]
@@ -155,6 +162,9 @@ def separations(runs: dict[str, RunData], healthy: Sequence[str]) -> list[Separa
     def spread_low(run: RunData) -> float:
         return float(held_low(relative_spread(run)[:, None], n)[0])
 
+    def label_ratio_low(run: RunData) -> float:
+        return float(held_low(label_spread_ratio(run)[:, None], n)[0])
+
     rows = [
         (
             "LEVEL_SLOW_UPDATE_RATIO",
@@ -192,6 +202,13 @@ def separations(runs: dict[str, RunData], healthy: Sequence[str]) -> list[Separa
             thresholds.LEVEL_INVARIANT_RELATIVE_SPREAD,
             _extreme(runs, healthy, spread_low, lowest=True),
             (float(last_high(relative_spread(runs["deep_sigmoid"]), n)), "deep_sigmoid"),
+            False,
+        ),
+        (
+            "LEVEL_COLLAPSED_SPREAD_RATIO",
+            thresholds.LEVEL_COLLAPSED_SPREAD_RATIO,
+            _extreme(runs, healthy, label_ratio_low, lowest=True),
+            (float(last_high(label_spread_ratio(runs["mse_broadcast"]), n)), "mse_broadcast"),
             False,
         ),
         (

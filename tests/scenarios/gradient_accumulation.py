@@ -41,8 +41,8 @@ def train(monitor: harness.Monitor) -> None:
             total.assign(tf.zeros_like(total))
 
     @tf.function
-    def record(step: tf.Tensor, gradients: list[tf.Tensor], predictions, x: tf.Tensor) -> None:
-        monitor.record(step, gradients, variables, model.weights, predictions, x)
+    def record(step: tf.Tensor, gradients: list[tf.Tensor], predictions, x, y) -> None:
+        monitor.record(step, gradients, variables, model.weights, predictions, x, labels=y)
 
     data = harness.batches(*harness.regression())
     for step in range(harness.STEPS):
@@ -50,4 +50,4 @@ def train(monitor: harness.Monitor) -> None:
         gradients, predictions = micro_step(x, y)
         if (step + 1) % ACCUMULATE == 0:
             apply()
-        record(tf.constant(step, tf.int64), gradients, predictions, x)
+        record(tf.constant(step, tf.int64), gradients, predictions, x, y)

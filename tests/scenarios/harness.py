@@ -83,6 +83,7 @@ class Monitor:
         weights: Sequence[Any],
         outputs: tf.Tensor,
         inputs: tf.Tensor,
+        labels: tf.Tensor | None = None,
     ) -> None:
         """Log one step: call it after the optimizer step, with that step's gradients and batch.
 
@@ -92,7 +93,7 @@ class Monitor:
         with tf.summary.record_if(step % self.log_every == 0):
             summary.gradient_norms(gradients, variables, step=step)
             summary.weight_deltas(weights, step=step)
-            summary.output_spread(outputs, step=step, inputs=inputs)
+            summary.output_spread(outputs, step=step, inputs=inputs, labels=labels)
 
 
 # --- Data ---------------------------------------------------------------------------------------
@@ -172,7 +173,7 @@ def fit(
             loss = loss_fn(y, predictions)
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients, variables))
-        monitor.record(step, gradients, variables, model.weights, predictions, x)
+        monitor.record(step, gradients, variables, model.weights, predictions, x, labels=y)
 
     for step in range(steps):
         if before_step is not None:

@@ -27,4 +27,4 @@ def train(monitor: harness.Monitor) -> None:
         pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
         if pairs:
             optimizer.apply_gradients(pairs)
-        monitor.record(step, gradients, variables, model.weights, predictions, x)
+        monitor.record(step, gradients, variables, model.weights, predictions, x, labels=y)

@@ -26,7 +26,7 @@ def train(monitor: harness.Monitor) -> None:
             loss = harness.mse(y, predictions)
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients[-2:], head.trainable_variables))
-        monitor.record(step, gradients, variables, weights, predictions, x)
+        monitor.record(step, gradients, variables, weights, predictions, x, labels=y)
 
     data = harness.batches(*harness.regression())
     for step in range(harness.STEPS):

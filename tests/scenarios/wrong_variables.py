@@ -31,7 +31,7 @@ def train(monitor: harness.Monitor) -> None:
         pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
         if pairs:
             optimizer.apply_gradients(pairs)
-        monitor.record(step, gradients, variables, model.weights, predictions, x)
+        monitor.record(step, gradients, variables, model.weights, predictions, x, labels=y)
 
     data = harness.batches(*harness.regression())
     for step in range(harness.STEPS):
