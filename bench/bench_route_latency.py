@@ -7,10 +7,11 @@ served from LOGDIR.route-bench, made beside it of hard links to its files plus t
 (kept for re-runs; delete it with the logdir).
 
 1. What our routes read is counted, not assumed: the plugin's own routes are called in-process over
-   tb-stuck's data-server loader (TensorBoard's sampling: 100 points per tensor tag) on a copy of
-   one run (hard links), through a data provider that counts the elements (numbers, and the layout's
-   strings) of every tensor point it returns. /runs reads every run: its count is that of one run
-   times the number of runs. So after a change of what a route reads, a re-run matches the new count.
+   tb-stuck's data-server loader keeping TensorBoard's default sampling (100 points per tensor tag)
+   on a copy of one run (hard links), through a data provider that counts the elements (numbers, and
+   the layout's strings) of every tensor point it returns. /runs reads every run: its count is that
+   of one run times the number of runs. So after a change of what a route reads, a re-run matches
+   the new count.
 2. The Scalars routes are given the same number of points: every run gets a scalar tag
    "bench/points_P" with P points (one number each), written if missing, P being what /report reads
    for one run (P_report) and what /runs reads per run (P_runs); TensorBoard gets
@@ -91,7 +92,12 @@ def count_elements(logdir: Path, run: str) -> tuple[int, int]:
         for event_file in (logdir / run).glob("events.out.tfevents.*"):
             if ".bench-" not in event_file.name:
                 os.link(event_file, Path(copy) / run / event_file.name)
-        loader = loading.DataServerLoader(copy, None)
+        # Keep what TensorBoard's data server keeps by default (tb-stuck itself keeps 1 point).
+        kept, loading.SAMPLES = loading.SAMPLES, 100
+        try:
+            loader = loading.DataServerLoader(copy, None)
+        finally:
+            loading.SAMPLES = kept
         try:
             loader.wait_for_load()
             provider = CountingProvider(loader.provider)

@@ -166,12 +166,15 @@ def _values(kind: str, model, records: int, rng: np.random.Generator) -> dict[st
     norm_rows = np.concatenate([np.sqrt((norm**2).sum(1))[:, None], norm], axis=1)
     weights = np.stack([norm_rows, delta_rows, np.zeros_like(norm_rows), counter], axis=2)
 
-    # Outputs and inputs: spread across the batch well above the invariant level.
-    spread = np.stack([rng.uniform(0.3, 1.0, records), rng.uniform(0.9, 1.1, records)], axis=1)
-    out_scale = spread * rng.uniform(1.0, 1.2, (records, 2))
-    ones = np.ones((records, 2))
+    # Outputs, inputs and labels: spread across the batch well above the invariant and collapsed
+    # levels.
+    spread = np.stack(
+        [rng.uniform(0.3, 1.0, records), *rng.uniform(0.9, 1.1, (2, records))], axis=1
+    )
+    out_scale = spread * rng.uniform(1.0, 1.2, (records, 3))
+    ones = np.ones((records, 3))
     outputs = np.stack(
-        [spread, spread * 1.3, out_scale, 0 * ones, 0 * ones, BATCH * ones, counter[:, :2]], axis=2
+        [spread, spread * 1.3, out_scale, 0 * ones, 0 * ones, BATCH * ones, counter[:, :3]], axis=2
     )
     return {
         GRADIENTS: gradients.astype(np.float32),
@@ -180,14 +183,27 @@ def _values(kind: str, model, records: int, rng: np.random.Generator) -> dict[st
     }
 
 
-def _holds(op: str, values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """[records, rows, conditions] bool: what the summary op's `record` computes from its values."""
+def _holds(op: str, values: np.ndarray, sizes: np.ndarray, kernels: list[int]) -> np.ndarray:
+    """[records, rows, conditions] bool: what the summary op's `record` computes from its values.
+
+    `kernels` are the rows of the variables of rank 2 or more, first to last.
+    """
     if op == GRADIENTS:
         norm, missing, nonfinite, zero_fraction = (values[..., i] for i in range(4))
         missing = missing > 0
         usable = ~missing & (sizes > 0)
         with np.errstate(invalid="ignore"):
             rms = norm / np.sqrt(np.maximum(sizes, 1.0)).astype(np.float32)
+            depth = np.zeros_like(missing)
+            if len(kernels) >= 3:
+                first, last = rms[:, kernels[0]], rms[:, kernels[-1]]
+                depth[:, 0] = (
+                    (last > 0)
+                    & np.isfinite(last)
+                    & (first < thresholds.DEPTH_GRADIENT_RATIO * last)
+                    & (first >= thresholds.LEVEL_VANISHING_GRAD_RMS)
+                    & (first < thresholds.DEPTH_FIRST_LAYER_RMS)
+                )
             return np.stack(
                 [
                     missing,
@@ -196,6 +212,7 @@ def _holds(op: str, values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
                     usable & (rms < thresholds.LEVEL_VANISHING_GRAD_RMS),
                     usable & (rms > thresholds.LEVEL_EXPLODING_GRAD_RMS),
                     zero_fraction >= thresholds.LEVEL_DEAD_UNIT_FRACTION,
+                    depth,
                 ],
                 axis=2,
             )
@@ -217,12 +234,17 @@ def _holds(op: str, values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
             )
     spread, scale, zero_fraction, nonfinite, batch = (values[..., i] for i in (0, 2, 3, 4, 5))
     several = batch >= 2
+    collapsed = np.zeros_like(several)
+    collapsed[:, 0] = several[:, 0] & (
+        spread[:, 0] <= thresholds.LEVEL_COLLAPSED_SPREAD_RATIO * spread[:, 2]
+    )
     return np.stack(
         [
             several & (zero_fraction == 1.0),
             several & (spread <= thresholds.LEVEL_INVARIANT_RELATIVE_SPREAD * scale),
             np.zeros_like(several),
             nonfinite > 0,
+            collapsed,
         ],
         axis=2,
     )
@@ -230,9 +252,9 @@ def _holds(op: str, values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 # Conditions dated from the previous record (summary.py's SINCE_PREVIOUS of each op's state).
 SINCE_PREVIOUS = {
-    GRADIENTS: (False,) * 6,
+    GRADIENTS: (False,) * 7,
     WEIGHTS: (True, True, False),
-    OUTPUTS: (False, False, True, False),
+    OUTPUTS: (False, False, True, False, False),
 }
 
 
@@ -291,9 +313,9 @@ def write_run(
         OUTPUTS: np.array([[row, "", "", ""] for row in OUTPUT_ROWS], dtype=object),
     }
     values = _values(kind, model, records, rng)
-    since = {
-        op: _since_records(op, _holds(op, values[op], sizes[op]), steps, sizes[op]) for op in TAGS
-    }
+    kernels = [row for row, (_, shape) in enumerate(model, start=1) if len(shape) >= 2]
+    holds = {op: _holds(op, values[op], sizes[op], kernels) for op in TAGS}
+    since = {op: _since_records(op, holds[op], steps, sizes[op]) for op in TAGS}
     meta = {
         (op, role): metadata.create_summary_metadata(op, role)
         for op in TAGS
@@ -398,7 +420,7 @@ def add_scalar_tags(out: str | os.PathLike, points: int, jobs: int | None = None
 def estimate_bytes(runs: int, variables: int, records: int) -> int:
     """Bytes of a logdir: per record and run, the three values events (tensor + metadata + framing)."""
     rows = variables + 1
-    per_record = 4 * (rows * 5 + rows * 4 + 2 * 7) + 3 * (120 + 16)
+    per_record = 4 * (rows * 5 + rows * 4 + 3 * 7) + 3 * (120 + 16)
     return runs * records * per_record
 
 
