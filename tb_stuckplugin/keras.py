@@ -263,8 +263,9 @@ class StuckMonitor(keras.callbacks.Callback):
                 f"under jit_compile, StuckMonitor needs train_step to return a dict, got {type(logs)}"
             )
         captured = {"inputs": x}
-        if _numeric(y) is not None:
-            captured["labels"] = y
+        labels = _numeric(y)
+        if labels is not None:
+            captured["labels"] = tuple(labels)  # numeric only: they leave XLA as outputs
         if self._captured is not None:
             grads, variables, scale = self._captured
             present = [i for i, g in enumerate(grads) if g is not None]
@@ -287,7 +288,7 @@ class StuckMonitor(keras.callbacks.Callback):
             if self.record_outputs:
                 x = captured["inputs"]
                 outputs = _batch_matrix(self.model(x, training=False))
-                labels = _numeric(captured.get("labels"))
+                labels = captured.get("labels")
                 summary.output_spread(outputs, inputs=_numeric(x), labels=labels)
 
     # --- Writing and stopping ------------------------------------------------------------------
