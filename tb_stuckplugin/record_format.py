@@ -50,6 +50,8 @@ VALUE_FIELDS = {
 }
 
 # Columns of the since tensor: the conditions, then "size" (elements of the row) and "first_step".
+# "depth" (gradients vanish from the last kernel to the first) and "collapsed" (outputs vary far
+# less than the labels) compare rows, and are held on the first row only.
 SINCE_FIELDS = {
     GRADIENTS: (
         "missing",
