@@ -60,12 +60,12 @@ class StuckMonitor(keras.callbacks.Callback):
       whose gradients overflow are recorded too (they show as non-finite);
     - how far each of `model.weights` moved since the previous record, non-trainable ones included,
       so that a layer frozen by mistake shows up (the layout tag marks trainable "1"/"0");
-    - with `record_outputs=True`, the spread of the model's outputs (and of its inputs) across the
-      batch being trained on: the callback takes the batch from the training data itself rather than
-      asking for a fixed probe batch, because a batch seen again and again would read as "the same
-      batch repeats" and could not reveal a data pipeline that repeats one. This costs one extra
-      forward pass in inference mode (dropout off, after the update) on recorded steps only. Turn it
-      off for a custom `train_step` whose data is not `(x, y, sample_weight)`.
+    - with `record_outputs=True`, the spread of the model's outputs (and of its inputs and labels)
+      across the batch being trained on: the callback takes the batch from the training data itself
+      rather than asking for a fixed probe batch, because a batch seen again and again would read as
+      "the same batch repeats" and could not reveal a data pipeline that repeats one. This costs one
+      extra forward pass in inference mode (dropout off, after the update) on recorded steps only.
+      Turn it off for a custom `train_step` whose data is not `(x, y, sample_weight)`.
 
     The step is the number of batches trained, counted from `model.optimizer.iterations` at the
     start of the first `fit`, so a resumed job continues its steps.

@@ -252,8 +252,8 @@ def _write(
 ) -> tf.Tensor:
     """Write the op's tags; `record(state, step)` runs only when recording.
 
-    `record` returns (values [rows, fields], holds [rows, conditions], first record?); the streaks are
-    folded in here, and the since and layout tags written when they change and on the first record.
+    `record` returns (values [rows, fields], holds [rows, conditions]); the streaks are folded in
+    here, and the since and layout tags written when they change and on the first record.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str, got {name!r}")
@@ -775,8 +775,8 @@ class _OutputState(_OpState):
         first: tf.Tensor,
     ):
         out = _as_units(outputs)
-        lab = None if labels is None else tf.concat([_as_units(x) for x in labels], axis=1)
-        stats = [_batch_stats(out), _optional_stats(inputs), _optional_stats(labels)]
+        inp, lab = _side_by_side(inputs), _side_by_side(labels)
+        stats = [_batch_stats(out), _optional_stats(inp), _optional_stats(lab)]
         spread, spread_max, scale, zero_frac, nonfinite, batch, fingerprint = (
             tf.stack(row) for row in zip(*stats)
         )
@@ -813,11 +813,16 @@ class _OutputState(_OpState):
         return values, holds
 
 
-def _optional_stats(tensors: list | None) -> list[tf.Tensor]:
-    """`_batch_stats` of the tensors side by side, or NaN when they were not given."""
-    if tensors is None:
+def _side_by_side(tensors: list | None) -> tf.Tensor | None:
+    """Batches (a nest's tensors) as one [batch, units] float32 tensor; None stays None."""
+    return None if tensors is None else tf.concat([_as_units(x) for x in tensors], axis=1)
+
+
+def _optional_stats(x: tf.Tensor | None) -> list[tf.Tensor]:
+    """`_batch_stats` of x, or NaN when it was not given."""
+    if x is None:
         return [tf.constant(_NAN)] * 6 + [tf.constant(_NAN, tf.float64)]
-    return _batch_stats(tf.concat([_as_units(x) for x in tensors], axis=1))
+    return _batch_stats(x)
 
 
 def _as_units(x: tf.Tensor) -> tf.Tensor:
