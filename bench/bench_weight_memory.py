@@ -168,7 +168,7 @@ def main() -> None:
     print("| kept between calls | bytes |")
     print("|---|---|")
     print(f"| `_WeightState.state_bytes()` (sketches) | {share(state.state_bytes())} |")
-    coefficients = sum(4 * s.coefficients.shape.num_elements() for s in state.sketches)
+    coefficients = sum(4 * s.coefficients.shape.num_elements() for s in state.memory.sketches)
     print(f"| of which the chunks' coefficients (tf constants) | {share(coefficients)} |")
     print(
         f"| tf.Variables the first call created ({len(created)}) | "

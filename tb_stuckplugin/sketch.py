@@ -7,8 +7,10 @@ variables of 2 shapes). Each TensorFlow op costs microseconds of dispatch whatev
 variables of one shape are stacked and processed together; large ones (over `GROUP_MAX_SIZE`) alone,
 where stacking would cost a copy for nothing.
 
-`WeightSketch`: how far a group of variables moved since the previous recorded step, without keeping
-the previous weights (which would double the model's memory):
+`WeightMemory` and `WeightSketch`: how far variables moved since the previous recorded step, without
+keeping the previous weights (which would double the model's memory). What each group keeps
+(`WeightSketch`) is laid end to end in one state vector (`WeightMemory`), read and written once per
+record whatever the number of groups:
 
 - variables of at most `EXACT_MAX_SIZE` elements keep an exact copy (at most 16 KiB each), so their
   change is exact;
@@ -80,7 +82,7 @@ class ShapeGroups:
         self.groups.extend(by_shape.values())
         order = [i for group in self.groups for i in group]
         # numpy: a graph constant where used, not an input of every call of the tf.function.
-        self._inverse = np.argsort(order).astype(np.int32) if order else None
+        self._inverse = np.argsort(order).astype(np.int32)
 
     def stacked(self, tensors: Sequence[tf.Tensor]) -> list[tf.Tensor]:
         """Each group's tensors as one float32 [members, elements] tensor."""
@@ -93,15 +95,16 @@ class ShapeGroups:
 
     def per_item(self, per_group: Sequence[tf.Tensor]) -> tf.Tensor:
         """Concatenate per-group results ([members] each) back into the original order."""
-        if self._inverse is None:
+        if not per_group:
             return tf.zeros([0])
         return tf.gather(tf.concat(per_group, axis=0), self._inverse)
 
 
 class WeightSketch:
-    """What one group of same-shaped variables keeps between recorded steps (see module docstring)."""
+    """How one group of same-shaped variables is kept between recorded steps (module docstring)."""
 
     def __init__(self, members: int, size: int, last_dim: int, names: Sequence[str]):
+        self.members = members
         self.exact = size <= EXACT_MAX_SIZE
         self.buckets = BUCKETS if last_dim % BUCKETS else BUCKETS_ALT
         rows = 0 if self.exact else size // self.buckets
@@ -109,37 +112,15 @@ class WeightSketch:
         coefficients = np.stack([_chunk_coefficients(rows, name) for name in names])
         with tf.init_scope():
             self.coefficients = tf.constant(coefficients.astype(np.float32))
-            tail = size - self.main_size
-            self.previous_tail = tf.Variable(tf.zeros([members, tail]), trainable=False)
-            self.previous = tf.Variable(
-                tf.zeros([members, 2 * self.buckets if rows else 0]), trainable=False
-            )
-        self.state_bytes = 4 * members * (2 * rows + self.previous.shape[1] + tail)
+        # Values kept per member: the sketch (2 P) and the tail, or the whole variable.
+        self.kept_size = size if self.exact else 2 * self.buckets + size - self.main_size
 
-    def measure(self, flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Given the group as float32 [members, size], return per member (norm^2, change^2, changed).
-
-        The squares are exact for small variables and estimated otherwise (see the module
-        docstring for what `changed` guarantees). The state is updated to `flat`.
-        """
-        if self.main_size:
-            sketch, tail = self._sketch_and_tail(flat)
-            kept = tf.concat([sketch, tail], axis=1)
-            before = tf.concat([self.previous, self.previous_tail], axis=1)
-        else:
-            kept, before = flat, tf.convert_to_tensor(self.previous_tail)
-        # Each norm is one fused pass (no squares written out).
-        norm = tf.math.reduce_euclidean_norm(kept, axis=1)
-        change = tf.math.reduce_euclidean_norm(kept - before, axis=1)
-        changed = _differs(kept, before, change)
-        # The reads above come before these writes: eagerly by order, in tf.function by the automatic
-        # control dependencies between ops on the same variable.
-        if self.main_size:
-            self.previous.assign(sketch)
-            self.previous_tail.assign(tail)
-        else:
-            self.previous_tail.assign(flat)
-        return tf.square(norm), tf.square(change), changed
+    def kept(self, flat: tf.Tensor) -> tf.Tensor:
+        """What is kept of the group as float32 [members, size]: [members, kept_size]."""
+        if self.exact:
+            return flat
+        sketch, tail = self._sketch_and_tail(flat)
+        return tf.concat([sketch, tail], axis=1) if tail.shape[1] else sketch
 
     def _sketch_and_tail(self, flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The sketch [members, 2 P] of the chunks and the exactly kept tail [members, size mod P].
@@ -166,6 +147,56 @@ class WeightSketch:
             if end > start
         ]
         return tf.reshape(tf.add_n(parts), [1, -1]), flat[None, self.main_size :]
+
+
+class WeightMemory:
+    """What a list of variables kept at the previous recorded call, and how far they moved since.
+
+    Every group's sketch and exact values live in one state vector, read and written once per
+    record: each TensorFlow op costs microseconds to run, and state kept per group cost a read, a
+    write and concatenations for every group.
+    """
+
+    def __init__(self, shapes: Sequence[tf.TensorShape], names: Sequence[str]):
+        self.groups = ShapeGroups(shapes)
+        self.sketches = []
+        for group in self.groups.groups:
+            shape = tf.TensorShape(shapes[group[0]])
+            last_dim = int(shape[-1]) if shape.rank else 1
+            members = [names[i] for i in group]
+            self.sketches.append(
+                WeightSketch(len(group), int(shape.num_elements()), last_dim, members)
+            )
+        sizes = [sketch.members * sketch.kept_size for sketch in self.sketches]
+        with tf.init_scope():
+            self.previous = tf.Variable(tf.zeros([sum(sizes)]), trainable=False)
+        self._sizes = sizes
+        coefficients = sum(s.coefficients.shape.num_elements() for s in self.sketches)
+        self.state_bytes = 4 * (coefficients + sum(sizes))
+
+    def measure(self, tensors: Sequence[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Per variable, in the order of `tensors`: (norm^2, change^2, changed).
+
+        The squares are exact for small variables and estimated otherwise (see the module docstring
+        for what `changed` guarantees). The state is updated to `tensors`.
+        """
+        stacked = self.groups.stacked(tensors)
+        kept = [sketch.kept(x) for sketch, x in zip(self.sketches, stacked)]
+        if not kept:
+            return tf.zeros([0]), tf.zeros([0]), tf.zeros([0], tf.bool)
+        before = tf.split(tf.convert_to_tensor(self.previous), self._sizes)
+        norm, change, changed = [], [], []
+        for now, was in zip(kept, before):
+            was = tf.reshape(was, now.shape)
+            # Each norm is one fused pass (no squares written out).
+            norm.append(tf.math.reduce_euclidean_norm(now, axis=1))
+            change.append(tf.math.reduce_euclidean_norm(now - was, axis=1))
+            changed.append(_differs(now, was, change[-1]))
+        # The read above comes before this write: eagerly by order, in tf.function by the automatic
+        # control dependencies between ops on the same variable.
+        self.previous.assign(tf.concat([tf.reshape(now, [-1]) for now in kept], axis=0))
+        norm, change, changed = (self.groups.per_item(x) for x in (norm, change, changed))
+        return tf.square(norm), tf.square(change), changed
 
 
 def _differs(kept: tf.Tensor, before: tf.Tensor, change: tf.Tensor) -> tf.Tensor:

@@ -32,7 +32,7 @@ from tensorflow.python.ops import cond_v2, resource_variable_ops, summary_ops_v2
 
 from tb_stuckplugin import metadata, record_format
 from tb_stuckplugin.diagnosis import thresholds
-from tb_stuckplugin.sketch import EXACT_MAX_SIZE, SMALLEST_CHANGE, ShapeGroups, WeightSketch
+from tb_stuckplugin.sketch import EXACT_MAX_SIZE, SMALLEST_CHANGE, ShapeGroups, WeightMemory
 
 __all__ = ["gradient_norms", "weight_deltas", "output_spread"]
 
@@ -705,25 +705,15 @@ class _WeightState(_OpState):
 
     def __init__(self, variables: Sequence[Any]):
         names = [_variable_name(v) for v in variables]
-        self.groups = ShapeGroups([v.shape for v in variables])
-        self.sketches = []
-        for group in self.groups.groups:
-            shape = variables[group[0]].shape
-            last_dim = int(shape[-1]) if shape.rank else 1
-            members = [names[i] for i in group]
-            self.sketches.append(
-                WeightSketch(len(group), int(shape.num_elements()), last_dim, members)
-            )
+        self.memory = WeightMemory([tf.TensorShape(v.shape) for v in variables], names)
         sizes = [float(v.shape.num_elements()) for v in variables]
         super().__init__(variables, _variables_layout(variables), [sum(sizes)] + sizes, 3)
 
     def record(self, step: tf.Tensor, records: tf.Tensor, first: tf.Tensor):
         variables = [ref() for ref in self._variables]
-        stacked = self.groups.stacked([tf.convert_to_tensor(v) for v in variables])
-        measured = [sketch.measure(x) for sketch, x in zip(self.sketches, stacked)]
-        norm_sq = self.groups.per_item([m[0] for m in measured])
-        change_sq = self.groups.per_item([m[1] for m in measured])
-        changed = self.groups.per_item([tf.cast(m[2], tf.float32) for m in measured]) > 0
+        norm_sq, change_sq, changed = self.memory.measure(
+            [tf.convert_to_tensor(v) for v in variables]
+        )
         norms = tf.sqrt(_with_total(norm_sq))
         change = tf.sqrt(_with_total(change_sq))
         changed = tf.concat([[tf.reduce_any(changed)], changed], axis=0)
@@ -749,7 +739,7 @@ class _WeightState(_OpState):
 
     def state_bytes(self) -> int:
         """Bytes kept between calls to tell how far the weights moved."""
-        return sum(sketch.state_bytes for sketch in self.sketches)
+        return self.memory.state_bytes
 
 
 class _OutputState(_OpState):

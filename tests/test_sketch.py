@@ -21,6 +21,7 @@ from tb_stuckplugin.sketch import (
     EXACT_MAX_SIZE,
     GROUP_MAX_SIZE,
     ShapeGroups,
+    WeightMemory,
     WeightSketch,
 )
 
@@ -54,6 +55,17 @@ def sparse_rows(rng, shape, trials, rows=20, same_values=False):
     return updates
 
 
+def measure(memory, rows, shape):
+    """`memory.measure` of one variable of `shape` per row of `rows`, as numpy arrays."""
+    tensors = [tf.constant(row.reshape(shape)) for row in np.asarray(rows, np.float32)]
+    return tuple(t.numpy() for t in memory.measure(tensors))
+
+
+def memory_of(shape, names):
+    """A WeightMemory of one variable of `shape` per name."""
+    return WeightMemory([tf.TensorShape(shape)] * len(names), names)
+
+
 def sketch_errors(shape, updates, label):
     """Relative errors of the estimated change norm and weight norm, one per independent sketch.
 
@@ -66,11 +78,11 @@ def sketch_errors(shape, updates, label):
     for start in range(0, len(updates), TRIALS_PER_SKETCH):
         batch = updates[start : start + TRIALS_PER_SKETCH].reshape(-1, size).astype(np.float32)
         names = [f"{label}/{start + i}" for i in range(len(batch))]
-        sketch = WeightSketch(len(batch), size, shape[-1], names)
+        memory = memory_of(shape, names)
         before = rng.normal(size=batch.shape).astype(np.float32)
         after = before + batch
-        sketch.measure(tf.constant(before))
-        norm_sq, change_sq, batch_changed = (t.numpy() for t in sketch.measure(tf.constant(after)))
+        measure(memory, before, shape)
+        norm_sq, change_sq, batch_changed = measure(memory, after, shape)
         true_change = np.linalg.norm(after.astype(np.float64) - before, axis=1)
         true_norm = np.linalg.norm(after.astype(np.float64), axis=1)
         change_errors.append(np.sqrt(change_sq) / true_change - 1)
@@ -118,13 +130,14 @@ def test_shape_groups_cast_to_float32():
 
 def test_small_variables_are_measured_exactly():
     rng = np.random.default_rng(0)
-    sketch = WeightSketch(3, EXACT_MAX_SIZE, 64, ["a", "b", "c"])
+    shape = (EXACT_MAX_SIZE // 64, 64)
+    memory = memory_of(shape, ["a", "b", "c"])
     before = rng.normal(size=(3, EXACT_MAX_SIZE)).astype(np.float32)
     after = before.copy()
     after[0] += 1e-3 * rng.normal(size=EXACT_MAX_SIZE).astype(np.float32)
     after[2, 17] = -after[2, 17]
-    sketch.measure(tf.constant(before))
-    norm_sq, change_sq, changed = (t.numpy() for t in sketch.measure(tf.constant(after)))
+    measure(memory, before, shape)
+    norm_sq, change_sq, changed = measure(memory, after, shape)
 
     np.testing.assert_allclose(norm_sq, np.sum(after.astype(np.float64) ** 2, axis=1), rtol=1e-5)
     np.testing.assert_allclose(
@@ -134,13 +147,27 @@ def test_small_variables_are_measured_exactly():
     np.testing.assert_array_equal(changed, [True, False, True])
 
 
-def test_state_bytes_counts_what_a_sketched_variable_keeps():
-    size = 300 * 257
-    sketch = WeightSketch(2, size, 257, ["a", "b"])
-    kept = [sketch.coefficients, sketch.previous, sketch.previous_tail]
-    assert sketch.state_bytes == sum(4 * t.shape.num_elements() for t in kept)
+def test_variables_of_every_kind_are_measured_in_their_order():
+    """Sketched alone, stacked exact, and empty (last in group order: it has no kept values)."""
+    shapes = [(3, 4), (300, 257), (3, 4), (0, 5)]
+    variables = [tf.Variable(tf.fill(shape, 1.0)) for shape in shapes]
+    memory = WeightMemory([tf.TensorShape(shape) for shape in shapes], ["a", "b", "c", "d"])
+    memory.measure(variables)
+    variables[2].assign_add(tf.fill([3, 4], 0.5))
+    norm_sq, change_sq, changed = (t.numpy() for t in memory.measure(variables))
+    np.testing.assert_allclose(norm_sq, [12, 300 * 257, 12 * 1.5**2, 0], rtol=3 * SIGMA)
+    np.testing.assert_array_equal(change_sq, [0, 0, 12 * 0.5**2, 0])
+    np.testing.assert_array_equal(changed, [False, False, True, False])
+
+
+@pytest.mark.parametrize("shape", [(300, 257), (30, 257)])
+def test_state_bytes_counts_what_sketched_variables_keep(shape):
+    """Two variables, sketched alone (large) or stacked (small)."""
+    memory = memory_of(shape, ["a", "b"])
+    kept = [memory.previous] + [sketch.coefficients for sketch in memory.sketches]
+    assert memory.state_bytes == sum(4 * t.shape.num_elements() for t in kept)
     # The docstring's bound: 12 KiB plus 0.2% of the variable, per variable.
-    assert sketch.state_bytes <= 2 * (12 * 1024 + 0.002 * 4 * size)
+    assert memory.state_bytes <= 2 * (12 * 1024 + 0.002 * 4 * np.prod(shape))
 
 
 def test_buckets_avoid_a_last_dimension_they_divide():
@@ -208,10 +235,10 @@ def test_periodic_update_of_a_narrow_kernel_is_within_its_stated_bound():
 def test_unchanged_sketched_variable_reads_exactly_zero(shape):
     rng = np.random.default_rng(11)
     size = int(np.prod(shape))
-    weights = tf.constant(rng.normal(size=(4, size)).astype(np.float32))
-    sketch = WeightSketch(4, size, shape[-1], ["a", "b", "c", "d"])
-    sketch.measure(weights)
-    norm_sq, change_sq, changed = (t.numpy() for t in sketch.measure(tf.identity(weights)))
+    weights = rng.normal(size=(4, size)).astype(np.float32)
+    memory = memory_of(shape, ["a", "b", "c", "d"])
+    measure(memory, weights, shape)
+    norm_sq, change_sq, changed = measure(memory, weights.copy(), shape)
     np.testing.assert_array_equal(change_sq, 0.0)
     assert not changed.any()
     assert (norm_sq > 0).all()
@@ -224,8 +251,8 @@ def test_one_changed_element_of_a_sketched_variable_is_seen_and_measured():
     before = rng.normal(size=(1, size)).astype(np.float32)
     after = before.copy()
     after[0, 12345] += 0.5
-    sketch = WeightSketch(1, size, shape[-1], ["one"])
-    sketch.measure(tf.constant(before))
-    _, change_sq, changed = sketch.measure(tf.constant(after))
-    assert changed.numpy().all()
-    np.testing.assert_allclose(np.sqrt(change_sq.numpy()), 0.5, rtol=3 * SIGMA)
+    memory = memory_of(shape, ["one"])
+    measure(memory, before, shape)
+    _, change_sq, changed = measure(memory, after, shape)
+    assert changed.all()
+    np.testing.assert_allclose(np.sqrt(change_sq), 0.5, rtol=3 * SIGMA)

@@ -513,10 +513,8 @@ def test_weight_state_is_at_most_one_percent_of_the_parameters_plus_a_constant_p
     constant_per_variable = 4 * EXACT_MAX_SIZE  # at most an exact copy of a small variable
     assert state.state_bytes() <= 0.01 * parameter_bytes + constant_per_variable * len(variables)
     # What the sketches hold is what state_bytes counts.
-    held = sum(
-        4 * t.shape.num_elements()
-        for sketch in state.sketches
-        for t in [sketch.coefficients, sketch.previous, sketch.previous_tail]
+    held = 4 * state.memory.previous.shape.num_elements() + sum(
+        4 * sketch.coefficients.shape.num_elements() for sketch in state.memory.sketches
     )
     assert held == state.state_bytes()
     assert state.state_bytes() < 0.01 * parameter_bytes  # the model is large: far below the bound
