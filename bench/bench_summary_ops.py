@@ -1,7 +1,7 @@
 """Step-time overhead of the summary ops in a custom training loop, beside hand-written summaries.
 
     .venv/bin/python bench/bench_summary_ops.py [--models reference,many] [--rounds 30]
-        [--instances 3] [--kinds bare,no-op,ops,floor,scalars,histograms]
+        [--instances 3] [--kinds bare,no-op,ops,floor,scalars,histograms] [--intervals 1,10]
 
 Models: "reference", 8 x Dense(512, relu) + Dense(10) on 784 inputs (18 variables, 2.2M parameters);
 "many", 100 x Dense(64, relu) on 64 inputs (200 variables), where a Python op per variable would
@@ -11,7 +11,7 @@ Variants, each its own `tf.function` train step (and writer and step counter) on
 and optimizer, so that they all work on the same buffers:
 
 - bare: the training step alone; no-op: the same code again, which shows the noise floor;
-- ops: the three stuckplugin summary ops;
+- ops: the three stuckplugin summary ops; gradient_norms, weight_deltas, output_spread: one alone;
 - floor: the least a per-variable monitor computes: one pass over each gradient (`l2_loss`) and
   over each weight (`reduce_sum`), written as one tensor by one `tf.summary.write`;
 - scalars: `tf.summary.scalar` of each variable's gradient norm and weight norm (by hand);
@@ -55,7 +55,6 @@ import tb_stuckplugin as stuckplugin  # noqa: E402
 BATCH = 128
 BATCHES = 8  # distinct batches, fed in turn
 CYCLE = 10  # steps per round; the sparse variants record at the first of them
-INTERVALS = (1, CYCLE)
 KINDS = ("bare", "no-op", "ops", "floor", "scalars", "histograms")
 
 
@@ -97,11 +96,13 @@ def batches(inputs: int, classes: int) -> list[tuple[tf.Tensor, tf.Tensor]]:
 
 def record_summaries(kind: str, grads, variables, outputs, x, step) -> None:
     """The summaries of one variant for one step (under the caller's `record_if`)."""
-    if kind == "ops":
+    if kind in ("ops", "gradient_norms"):
         stuckplugin.summary.gradient_norms(grads, variables, step=step)
+    if kind in ("ops", "weight_deltas"):
         stuckplugin.summary.weight_deltas(variables, step=step)
+    if kind in ("ops", "output_spread"):
         stuckplugin.summary.output_spread(outputs, step=step, inputs=x)
-    elif kind == "floor":
+    if kind == "floor":
         tf.summary.write(
             "floor",
             lambda: tf.stack(
@@ -161,7 +162,14 @@ def spread(ratios: list[float]) -> str:
     return f"{q1:.3f}-{q3:.3f} | {min(ratios):.3f}-{max(ratios):.3f}"
 
 
-def measure(model_name: str, kinds: list[str], rounds: int, instances: int, logdir: str) -> None:
+def measure(
+    model_name: str,
+    kinds: list[str],
+    intervals: list[int],
+    rounds: int,
+    instances: int,
+    logdir: str,
+) -> None:
     """Time every variant of one model, interleaved step by step; print ratios to bare."""
     build, inputs, classes = MODELS[model_name]
     keras.utils.set_random_seed(0)
@@ -173,7 +181,7 @@ def measure(model_name: str, kinds: list[str], rounds: int, instances: int, logd
     path = os.path.join(logdir, model_name)
     variants: dict[str, list[Variant]] = {}
     for kind in kinds:
-        for interval in (1,) if kind in ("bare", "no-op") else INTERVALS:
+        for interval in (1,) if kind in ("bare", "no-op") else intervals:
             name = kind if kind in ("bare", "no-op") else f"{kind}, every {interval}"
             variants[name] = [
                 Variant(model, optimizer, loss_fn, kind, interval, os.path.join(path, str(i)))
@@ -227,6 +235,11 @@ def main() -> None:
         "--models", default="reference,many", help="comma-separated: reference,many"
     )
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated variants")
+    parser.add_argument(
+        "--intervals",
+        default=f"1,{CYCLE}",
+        help="comma-separated recording intervals (a huge one: a variant that never records)",
+    )
     parser.add_argument("--rounds", type=int, default=30, help=f"rounds of {CYCLE} steps each")
     parser.add_argument("--instances", type=int, default=3, help="functions per variant")
     parser.add_argument(
@@ -242,7 +255,8 @@ def main() -> None:
     )
     logdir = tempfile.mkdtemp(prefix="bench_summary_ops_")
     for model_name in args.models.split(","):
-        measure(model_name, kinds, args.rounds, args.instances, logdir)
+        intervals = [int(i) for i in args.intervals.split(",")]
+        measure(model_name, kinds, intervals, args.rounds, args.instances, logdir)
     print(f"\n# load average {os.getloadavg()[0]:.2f} at end")
 
 
