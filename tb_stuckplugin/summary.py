@@ -309,12 +309,12 @@ def _when_recording(record, otherwise) -> Any:
       microsecond. This is a Case op that is not lowered (TensorFlow has no public way to ask for
       one): it calls one of two functions, about 20 microseconds however large the branch.
     - An op with side effects (writes, state updates) is ordered after the optimizer's updates by
-      the automatic control dependencies. One that takes the gradients holds them until then,
-      which slowed the reference model's training step by 1.2 to 1.6 ms (8 to 10%) even on the
-      steps not recorded. So `gradient_norms` reads them in a `record` without side effects, a
-      Case of its own that runs once the gradients are ready, and passes only its small results
-      on to the part that writes. (Holding the gradients at all still costs the optimizer a little:
-      it cannot update in their buffers while that Case has not run.)
+      the automatic control dependencies; one that takes the gradients holds them until then. So
+      `gradient_norms` reads them in a `record` without side effects, a Case of its own that runs
+      once the gradients are ready, and passes only its small results on to the part that writes.
+      (That measured 1.2 to 1.6 ms faster a step when it was made; a later test found that holding
+      every gradient to the end of the step costs nothing measurable, so the difference was
+      probably the effect of any graph change that docs/benchmarks.md describes.)
     """
     recording = tf.summary.should_record_summaries()
     static = tf.get_static_value(recording)
