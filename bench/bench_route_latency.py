@@ -93,11 +93,7 @@ def count_elements(logdir: Path, run: str) -> tuple[int, int]:
             if ".bench-" not in event_file.name:
                 os.link(event_file, Path(copy) / run / event_file.name)
         # Keep what TensorBoard's data server keeps by default (tb-stuck itself keeps 1 point).
-        kept, loading.SAMPLES = loading.SAMPLES, 100
-        try:
-            loader = loading.DataServerLoader(copy, None)
-        finally:
-            loading.SAMPLES = kept
+        loader = loading.DataServerLoader(copy, None, samples=100)
         try:
             loader.wait_for_load()
             provider = CountingProvider(loader.provider)

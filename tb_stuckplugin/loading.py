@@ -37,9 +37,12 @@ class LoadError(Exception):
 
 
 class DataServerLoader:
-    """TensorBoard's Rust data server on a logdir, read through TensorBoard's gRPC data provider."""
+    """TensorBoard's Rust data server on a logdir, read through TensorBoard's gRPC data provider.
 
-    def __init__(self, logdir: str, reload_interval: float | None):
+    `samples`: points kept per tag of ours (tb-stuck's `SAMPLES`; benchmarks keep TensorBoard's 100).
+    """
+
+    def __init__(self, logdir: str, reload_interval: float | None, samples: int = SAMPLES):
         self._cycles = 0
         self._consumed = 0
         self._cycle_done = threading.Condition()
@@ -55,7 +58,7 @@ class DataServerLoader:
                 binary.path,
                 f"--logdir={os.path.expanduser(logdir)}",
                 f"--reload={reload}",
-                f"--samples-per-plugin={PLUGIN_NAME}={SAMPLES}",
+                f"--samples-per-plugin={PLUGIN_NAME}={samples}",
                 "--port=0",
                 f"--port-file={port_file}",
                 "--die-after-stdin",
